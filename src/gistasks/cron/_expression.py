@@ -1,0 +1,623 @@
+"""Evaluation of Quartz cron expressions: next and previous fire times, in any IANA time zone.
+
+The search works on *wall time* (the calendar fields in the expression's zone) with precomputed
+tables, so the hot path is a handful of list lookups:
+
+* ``_sec_next[v]`` (``_min_next``, ``_hour_next``) is the smallest allowed value ``>= v``, or -1;
+  index 60 (24 for hours) is always -1, which is how a carry into the next minute is expressed.
+  ``_*_prev`` are the mirror tables, shifted by one so that index 0 stands for -1.
+* the days of a month that match the day fields are computed once per (year, month) and cached.
+
+A wall time is turned into an instant by the DST policy (:meth:`CronExpression._instants`).
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gistasks.cron._describe import describe
+from gistasks.cron._parse import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    CronSyntaxError,
+    DomKind,
+    DowKind,
+    ParsedCron,
+    YearRule,
+    parse,
+)
+
+DST_GAP_POLICIES: Final = ("shift", "skip")
+DST_OVERLAP_POLICIES: Final = ("earlier", "later", "both")
+
+_DAY: Final = 86400
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
+_MONTH_DAYS: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DAYS_CACHE_LIMIT: Final = 4096
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
+
+
+def _next_table(allowed: frozenset[int], size: int) -> list[int]:
+    """``t[v]`` = smallest allowed value >= v for v in 0..size, -1 if none (``t[size]`` = -1)."""
+    table = [-1] * (size + 1)
+    nxt = -1
+    for v in range(size - 1, -1, -1):
+        if v in allowed:
+            nxt = v
+        table[v] = nxt
+    return table
+
+
+def _prev_table(allowed: frozenset[int], size: int) -> list[int]:
+    """``t[v + 1]`` = largest allowed value <= v for v in -1..size-1, -1 if none."""
+    table = [-1] * (size + 1)
+    prv = -1
+    for v in range(size):
+        if v in allowed:
+            prv = v
+        table[v + 1] = prv
+    return table
+
+
+def _nearest_weekday(day: int, weekday_of_day: int, last: int) -> int:
+    """Quartz's ``W`` rule: the weekday nearest ``day`` without leaving the month.
+
+    ``weekday_of_day`` uses Quartz numbering (1 = Sunday … 7 = Saturday).
+    """
+    if weekday_of_day == 7:  # Saturday: Friday before, or Monday after when the 1st
+        return day + 2 if day == 1 else day - 1
+    if weekday_of_day == 1:  # Sunday: Monday after, or Friday before when the last day
+        return day - 2 if day == last else day + 1
+    return day
+
+
+def _resolve_zone(name: str | tzinfo) -> tzinfo:
+    if isinstance(name, tzinfo):
+        return name
+    if not isinstance(name, str) or not name:
+        raise CronSyntaxError("expected an IANA time zone name such as 'UTC' or 'Europe/Berlin'",
+                              field="timeZone")
+    if name.upper() in ("UTC", "Z", "ETC/UTC", "GMT", "ETC/GMT", "UCT", "ZULU"):
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise CronSyntaxError(
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC' or 'America/New_York'",
+            field="timeZone",
+        ) from None
+
+
+class CronExpression:
+    """A Quartz 2.3.2 cron expression bound to a time zone and a DST policy.
+
+    Fire times are whole seconds. ``next_after(dt)`` is the first fire strictly after ``dt``;
+    with ``dst_gap="skip", dst_overlap="later"`` the results equal Quartz 2.3.2's
+    ``getNextValidTimeAfter`` for the same zone and ``max_year``. The defaults differ from
+    Quartz on purpose: a wall time inside a spring-forward gap fires at the end of the gap
+    (``shift``) and a repeated wall time fires once, at its first occurrence (``earlier``);
+    ``dst_overlap="both"`` fires at both occurrences.
+
+    ``max_year`` is the search horizon (Quartz uses the current year + 100); ``None`` means
+    2999. Every method does bounded work and returns ``None`` past the horizon.
+
+    Returned datetimes are aware, in the expression's zone, with ``fold`` set. Note that Python
+    compares two datetimes of the *same* tzinfo by wall time, ignoring ``fold``: compare
+    ``timestamp()`` values across a DST overlap, or use the ``*_epoch`` methods.
+    """
+
+    __slots__ = (
+        "_days_cache",
+        "_dom",
+        "_dow",
+        "_gap",
+        "_hour_next",
+        "_hour_prev",
+        "_max_year",
+        "_min_first",
+        "_min_last",
+        "_min_next",
+        "_min_prev",
+        "_month_next",
+        "_month_prev",
+        "_overlap",
+        "_parsed",
+        "_quartz_walk",
+        "_sec_first",
+        "_sec_last",
+        "_sec_next",
+        "_sec_prev",
+        "_utc",
+        "_year_all",
+        "_years",
+        "_zone",
+        "_zone_name",
+    )
+
+    def __init__(
+        self,
+        expression: str,
+        timezone: str | tzinfo = "UTC",
+        max_year: int | None = None,
+        dst_gap: str = "shift",
+        dst_overlap: str = "earlier",
+    ) -> None:
+        parsed = parse(expression)
+        if dst_gap not in DST_GAP_POLICIES:
+            raise CronSyntaxError(
+                f"dst_gap must be one of {', '.join(DST_GAP_POLICIES)}, not {dst_gap!r}",
+                field="dstGap",
+            )
+        if dst_overlap not in DST_OVERLAP_POLICIES:
+            raise CronSyntaxError(
+                f"dst_overlap must be one of {', '.join(DST_OVERLAP_POLICIES)}, not "
+                f"{dst_overlap!r}",
+                field="dstOverlap",
+            )
+        if max_year is not None and not FIRST_YEAR <= max_year <= LAST_YEAR:
+            raise CronSyntaxError(
+                f"max_year must be within {FIRST_YEAR}-{LAST_YEAR}", field="maxYear"
+            )
+        zone = _resolve_zone(timezone)
+        self._parsed = parsed
+        self._zone = zone
+        self._zone_name = timezone if isinstance(timezone, str) else str(timezone)
+        if zone is datetime_utc:
+            self._zone_name = "UTC"
+        self._utc = zone is datetime_utc
+        self._gap = dst_gap
+        self._overlap = dst_overlap
+        self._quartz_walk = dst_gap == "skip" and dst_overlap == "later"
+        self._max_year = LAST_YEAR if max_year is None else max_year
+        self._sec_next = _next_table(parsed.seconds, 60)
+        self._min_next = _next_table(parsed.minutes, 60)
+        self._hour_next = _next_table(parsed.hours, 24)
+        self._month_next = _next_table(parsed.months, 13)
+        self._sec_prev = _prev_table(parsed.seconds, 60)
+        self._min_prev = _prev_table(parsed.minutes, 60)
+        self._hour_prev = _prev_table(parsed.hours, 24)
+        self._month_prev = _prev_table(parsed.months, 13)
+        self._sec_first, self._sec_last = min(parsed.seconds), max(parsed.seconds)
+        self._min_first, self._min_last = min(parsed.minutes), max(parsed.minutes)
+        self._dom = parsed.dom
+        self._dow = parsed.dow
+        self._years: tuple[YearRule, ...] = parsed.years
+        self._year_all = any(r.start == FIRST_YEAR and r.stop is None and r.step == 1
+                             for r in parsed.years)
+        self._days_cache: dict[int, tuple[tuple[int, ...], int]] = {}
+
+    # -- construction from the ArcGIS createTask fields ------------------------------------
+
+    @classmethod
+    def from_fields(
+        cls,
+        *,
+        minute: str | int,
+        hour: str | int,
+        dayOfMonth: str | int,  # noqa: N803 - the ArcGIS parameter names
+        month: str | int,
+        dayOfWeek: str | int,  # noqa: N803
+        second: str | int = "0",
+        year: str | int | None = None,
+        timezone: str | tzinfo = "UTC",
+        max_year: int | None = None,
+        dst_gap: str = "shift",
+        dst_overlap: str = "earlier",
+    ) -> CronExpression:
+        """Build an expression from the ArcGIS ``createTask`` cron fields.
+
+        Accepts what ArcGIS clients send and normalises it to Quartz: ``dayOfWeek=0`` is
+        Sunday, ``*`` in both day fields is every day (day-of-week becomes ``?``), a specific
+        day in one field with ``*`` in the other turns the ``*`` into ``?`` (the Unix 5-field
+        forms the official Python client produces, e.g. ``weekly`` = ``0 0 * * 0``).
+        """
+        from gistasks.cron._fields import normalise_fields
+
+        text = normalise_fields(
+            second=second, minute=minute, hour=hour, day_of_month=dayOfMonth, month=month,
+            day_of_week=dayOfWeek, year=year,
+        )
+        return cls(text, timezone=timezone, max_year=max_year, dst_gap=dst_gap,
+                   dst_overlap=dst_overlap)
+
+    # -- public properties ------------------------------------------------------------------
+
+    @property
+    def expression(self) -> str:
+        """The canonical Quartz text: upper case, fields separated by single spaces."""
+        return self._parsed.text
+
+    @property
+    def timezone(self) -> str:
+        return self._zone_name
+
+    @property
+    def tzinfo(self) -> tzinfo:
+        return self._zone
+
+    @property
+    def max_year(self) -> int:
+        return self._max_year
+
+    @property
+    def dst_gap(self) -> str:
+        return self._gap
+
+    @property
+    def dst_overlap(self) -> str:
+        return self._overlap
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The expression's fields under their ArcGIS names (``year`` only when given)."""
+        from gistasks.cron._parse import FIELD_NAMES
+
+        parts = self._parsed.text.split(" ")
+        return dict(zip(FIELD_NAMES, parts, strict=False))
+
+    def __repr__(self) -> str:
+        return (f"CronExpression({self.expression!r}, timezone={self._zone_name!r}, "
+                f"dst_gap={self._gap!r}, dst_overlap={self._overlap!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CronExpression):
+            return NotImplemented
+        return (self.expression, self._zone_name, self._max_year, self._gap, self._overlap) == (
+            other.expression, other._zone_name, other._max_year, other._gap, other._overlap)
+
+    def __hash__(self) -> int:
+        return hash((self.expression, self._zone_name, self._max_year, self._gap,
+                     self._overlap))
+
+    # -- public evaluation --------------------------------------------------------------------
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        """The first fire strictly after the aware datetime ``dt``, or ``None``."""
+        epoch = self.next_after_epoch(_floor_epoch(dt))
+        return None if epoch is None else datetime.fromtimestamp(epoch, self._zone)
+
+    def previous_before(self, dt: datetime) -> datetime | None:
+        """The last fire strictly before the aware datetime ``dt``, or ``None``."""
+        t = _floor_epoch(dt)
+        if dt.microsecond:
+            t += 1  # a fire at floor(dt) is strictly before dt
+        epoch = self.previous_before_epoch(t)
+        return None if epoch is None else datetime.fromtimestamp(epoch, self._zone)
+
+    def iter_after(self, dt: datetime) -> Iterator[datetime]:
+        """The fires after ``dt``, in order; ends at the horizon."""
+        t: int | None = _floor_epoch(dt)
+        while True:
+            assert t is not None
+            t = self.next_after_epoch(t)
+            if t is None:
+                return
+            yield datetime.fromtimestamp(t, self._zone)
+
+    def matches(self, dt: datetime) -> bool:
+        """Whether ``dt`` (truncated to the second, as Quartz does) is a fire time."""
+        t = _floor_epoch(dt)
+        return self.next_after_epoch(t - 1) == t
+
+    def next_after_epoch(self, t: int) -> int | None:
+        """The first fire strictly after epoch second ``t``, as an epoch second, or ``None``."""
+        if self._utc:
+            tm = time.gmtime(t + 1)
+            found = self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                    tm.tm_sec)
+            return found
+        return self._next_zoned(t)
+
+    def previous_before_epoch(self, t: int) -> int | None:
+        """The last fire strictly before epoch second ``t``, as an epoch second, or ``None``."""
+        if self._utc:
+            tm = time.gmtime(t - 1)
+            return self._prev_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                   tm.tm_sec)
+        return self._prev_zoned(t)
+
+    def describe(self) -> str:
+        """An English description, e.g. ``At 04:00:00 UTC, only on Saturday``."""
+        return describe(self._parsed, self._zone_name)
+
+    def interval_seconds(self) -> int:
+        """The shortest gap between consecutive fires, in seconds (ArcGIS ``runIntervalSeconds``).
+
+        Measured in UTC over the first 2,000 fires after 2001-01-01 (a year after a leap year,
+        so short and long months both occur); 0 for a schedule that fires at most once there.
+        """
+        probe = CronExpression(self.expression, max_year=self._max_year)
+        t = probe.next_after_epoch(978307199)  # 2000-12-31T23:59:59Z
+        best = 0
+        for _ in range(2000):
+            if t is None:
+                break
+            nxt = probe.next_after_epoch(t)
+            if nxt is None:
+                break
+            gap = nxt - t
+            if best == 0 or gap < best:
+                best = gap
+                if best == 1:
+                    break
+            t = nxt
+        return best
+
+    # -- the wall-time search ---------------------------------------------------------------------
+
+    def _month_days(self, year: int, month: int) -> tuple[tuple[int, ...], int]:
+        """The matching days of a month (ascending) and the epoch day of its 1st."""
+        key = year * 16 + month
+        hit = self._days_cache.get(key)
+        if hit is not None:
+            return hit
+        if len(self._days_cache) >= _DAYS_CACHE_LIMIT:
+            self._days_cache.clear()
+        first_ordinal = date(year, month, 1).toordinal()
+        first_weekday = (first_ordinal % 7) + 1  # Quartz numbering: ordinal 7 is a Sunday
+        last = _days_in_month(year, month)
+        days = self._match_days(year, month, first_weekday, last)
+        hit = (days, first_ordinal - _EPOCH_ORDINAL)
+        self._days_cache[key] = hit
+        return hit
+
+    def _match_days(self, year: int, month: int, first_weekday: int,
+                    last: int) -> tuple[int, ...]:
+        def weekday(day: int) -> int:
+            return (first_weekday - 1 + day - 1) % 7 + 1
+
+        dom, dow = self._dom, self._dow
+        if dom.kind is DomKind.SET:
+            return tuple(d for d in sorted(dom.values) if d <= last)
+        if dom.kind is DomKind.LAST:
+            day = last - dom.offset
+            return (day,) if day >= 1 else ()
+        if dom.kind is DomKind.LAST_WEEKDAY:
+            day = last - dom.offset
+            return (_nearest_weekday(day, weekday(day), last),) if day >= 1 else ()
+        if dom.kind is DomKind.NEAREST_WEEKDAY:
+            day = dom.day
+            return (_nearest_weekday(day, weekday(day), last),) if day <= last else ()
+        if dow.kind is DowKind.SET:
+            return tuple(d for d in range(1, last + 1) if weekday(d) in dow.values)
+        if dow.kind is DowKind.LAST_OF:
+            day = last - (weekday(last) - dow.weekday) % 7
+            return (day,)
+        first = 1 + (dow.weekday - first_weekday) % 7
+        day = first + 7 * (dow.nth - 1)
+        return (day,) if day <= last else ()
+
+    def _year_next(self, year: int) -> int:
+        """The smallest allowed year >= ``year``, or a year past the horizon."""
+        if self._year_all:
+            return year
+        best = LAST_YEAR + 1
+        for r in self._years:
+            if year <= r.start:
+                cand = r.start
+            else:
+                cand = r.start + -(-(year - r.start) // r.step) * r.step
+            stop = self._max_year if r.stop is None else r.stop
+            if cand <= stop and cand < best:
+                best = cand
+        return best
+
+    def _year_prev(self, year: int) -> int:
+        """The largest allowed year <= ``year``, or a year before 1970."""
+        if self._year_all:
+            return year
+        best = FIRST_YEAR - 1
+        for r in self._years:
+            stop = self._max_year if r.stop is None else r.stop
+            top = min(year, stop)
+            if top < r.start:
+                continue
+            cand = r.start + (top - r.start) // r.step * r.step
+            if cand > best:
+                best = cand
+        return best
+
+    def _next_wall(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> int | None:
+        """The smallest matching wall time >= the given fields, as local epoch seconds.
+
+        ``s`` may be 60 (a carry into the next minute). Returns ``None`` past the horizon.
+        The loop ends: each pass returns or moves to a later day, month or year.
+        """
+        sec_next, min_next, hour_next = self._sec_next, self._min_next, self._hour_next
+        month_next = self._month_next
+        max_year = self._max_year
+        if y < FIRST_YEAR:
+            y, mo, d, h, mi, s = FIRST_YEAR, 1, 1, 0, 0, 0
+        while True:
+            if y > max_year:
+                return None
+            if not self._year_all:
+                ny = self._year_next(y)
+                if ny != y:
+                    if ny > max_year:
+                        return None
+                    y, mo, d, h, mi, s = ny, 1, 1, 0, 0, 0
+            nm = month_next[mo]
+            if nm < 0:
+                y, mo, d, h, mi, s = y + 1, 1, 1, 0, 0, 0
+                continue
+            if nm != mo:
+                mo, d, h, mi, s = nm, 1, 0, 0, 0
+            days, first_epoch_day = self._month_days(y, mo)
+            i = bisect_left(days, d)
+            if i == len(days):
+                mo, d, h, mi, s = mo + 1, 1, 0, 0, 0
+                continue
+            day = days[i]
+            if day != d:
+                d, h, mi, s = day, 0, 0, 0
+            # The earliest allowed time of day >= h:mi:s, or -1.
+            hh = hour_next[h]
+            if hh == h:
+                mm = min_next[mi]
+                if mm == mi:
+                    ss = sec_next[s]
+                    if ss >= 0:
+                        return (first_epoch_day + d - 1) * _DAY + h * 3600 + mi * 60 + ss
+                    mm = min_next[mi + 1]
+                if mm >= 0:
+                    return (first_epoch_day + d - 1) * _DAY + h * 3600 + mm * 60 + self._sec_first
+                hh = hour_next[h + 1]
+            if hh >= 0:
+                return ((first_epoch_day + d - 1) * _DAY + hh * 3600 + self._min_first * 60
+                        + self._sec_first)
+            d, h, mi, s = d + 1, 0, 0, 0
+
+    def _prev_wall(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> int | None:
+        """The largest matching wall time <= the given fields, as local epoch seconds.
+
+        ``s`` may be -1 (a borrow from the previous minute). Returns ``None`` before 1970.
+        """
+        sec_prev, min_prev, hour_prev = self._sec_prev, self._min_prev, self._hour_prev
+        month_prev = self._month_prev
+        while True:
+            if y < FIRST_YEAR:
+                return None
+            if y > self._max_year:
+                y, mo, d, h, mi, s = self._max_year, 12, 31, 23, 59, 59
+            if not self._year_all:
+                py = self._year_prev(y)
+                if py != y:
+                    if py < FIRST_YEAR:
+                        return None
+                    y, mo, d, h, mi, s = py, 12, 31, 23, 59, 59
+            pm = month_prev[mo + 1]
+            if pm < 1:
+                y, mo, d, h, mi, s = y - 1, 12, 31, 23, 59, 59
+                continue
+            if pm != mo:
+                mo, d, h, mi, s = pm, 31, 23, 59, 59
+            days, first_epoch_day = self._month_days(y, mo)
+            i = bisect_right(days, d) - 1
+            if i < 0:
+                mo, d, h, mi, s = mo - 1, 31, 23, 59, 59
+                continue
+            day = days[i]
+            if day != d:
+                d, h, mi, s = day, 23, 59, 59
+            hh = hour_prev[h + 1]
+            if hh == h:
+                mm = min_prev[mi + 1]
+                if mm == mi:
+                    ss = sec_prev[s + 1]
+                    if ss >= 0:
+                        return (first_epoch_day + d - 1) * _DAY + h * 3600 + mi * 60 + ss
+                    mm = min_prev[mi]
+                if mm >= 0:
+                    return (first_epoch_day + d - 1) * _DAY + h * 3600 + mm * 60 + self._sec_last
+                hh = hour_prev[h]
+            if hh >= 0:
+                return ((first_epoch_day + d - 1) * _DAY + hh * 3600 + self._min_last * 60
+                        + self._sec_last)
+            d, h, mi, s = d - 1, 23, 59, 59
+            if d < 1:
+                mo, d = mo - 1, 31
+
+    # -- time zones -------------------------------------------------------------------------------
+
+    def _instants(self, local: int) -> tuple[int, ...]:
+        """The instants (epoch seconds) at which the wall time ``local`` fires, per the policy."""
+        tm = time.gmtime(local)
+        wall = datetime(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                        tzinfo=self._zone)
+        first = _seconds(wall.utcoffset())
+        second = _seconds(wall.replace(fold=1).utcoffset())
+        if first == second:
+            return (local - first,)
+        if first > second:  # repeated wall time: first pass at the larger offset
+            if self._overlap == "earlier":
+                return (local - first,)
+            if self._overlap == "later":
+                return (local - second,)
+            return (local - first, local - second)
+        if self._gap == "skip":  # wall time inside a spring-forward gap
+            return ()
+        return (self._transition(local - second, local - first),)
+
+    def _transition(self, lo: int, hi: int) -> int:
+        """The first instant in ``(lo, hi]`` whose offset differs from ``lo``'s (bisection)."""
+        zone = self._zone
+        before = datetime.fromtimestamp(lo, zone).utcoffset()
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if datetime.fromtimestamp(mid, zone).utcoffset() == before:
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    def _offsets(self, t: int) -> tuple[datetime, int, int]:
+        """The wall time of instant ``t``, its offset, and the other offset of that wall time."""
+        wall = datetime.fromtimestamp(t, self._zone)
+        mine = _seconds(wall.utcoffset())
+        other = _seconds(wall.replace(fold=1 - wall.fold).utcoffset())
+        return wall, mine, other
+
+    def _next_zoned(self, t: int) -> int | None:
+        if self._quartz_walk:
+            # Quartz walks wall time from the wall time of t + 1 s; a repeated wall time resolves
+            # to its later instant, which is never before t.
+            wall = datetime.fromtimestamp(t + 1, self._zone)
+            local = t + 1 + _seconds(wall.utcoffset())
+        else:
+            # Start at the first wall time that can resolve to an instant after t.
+            _, mine, other = self._offsets(t)
+            offset = max(mine, other) if self._overlap == "earlier" else min(mine, other)
+            local = t + 1 + offset
+        while True:
+            tm = time.gmtime(local)
+            found = self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                    tm.tm_sec)
+            if found is None:
+                return None
+            for instant in self._instants(found):
+                if instant > t:
+                    return instant
+            local = found + 1
+
+    def _prev_zoned(self, t: int) -> int | None:
+        _, mine, other = self._offsets(t - 1)
+        local = t - 1 + max(mine, other)
+        while True:
+            tm = time.gmtime(local)
+            found = self._prev_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                    tm.tm_sec)
+            if found is None:
+                return None
+            for instant in reversed(self._instants(found)):
+                if instant < t:
+                    return instant
+            local = found - 1
+
+
+datetime_utc: Final = timezone.utc
+
+
+def _seconds(offset: timedelta | None) -> int:
+    assert offset is not None
+    return offset.days * _DAY + offset.seconds
+
+
+def _floor_epoch(dt: datetime) -> int:
+    if not isinstance(dt, datetime):
+        raise TypeError(f"expected an aware datetime, got {type(dt).__name__}")
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("expected an aware datetime (with tzinfo), got a naive one")
+    ts = dt.timestamp()
+    t = int(ts)
+    return t - 1 if ts < t else t
