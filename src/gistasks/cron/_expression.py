@@ -17,16 +17,20 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gistasks.cron._describe import describe
+from gistasks.cron._zones import tables_for
 from gistasks.cron._parse import (
     FIRST_YEAR,
     LAST_YEAR,
     CronSyntaxError,
     DomKind,
+    DomSpec,
     DowKind,
+    DowSpec,
     ParsedCron,
     YearRule,
     parse,
@@ -47,26 +51,29 @@ def _days_in_month(year: int, month: int) -> int:
     return _MONTH_DAYS[month]
 
 
-def _next_table(allowed: frozenset[int], size: int) -> list[int]:
-    """``t[v]`` = smallest allowed value >= v for v in 0..size, -1 if none (``t[size]`` = -1)."""
+@lru_cache(maxsize=1024)
+def _next_table(allowed: frozenset[int], size: int) -> tuple[int, ...]:
+    """``t[v]`` = smallest allowed value >= v for v in 0..size, -1 if none (``t[size]`` = -1).
+
+    Memoised: the same field sets ({0}, every value, …) recur across most expressions.
+    """
     table = [-1] * (size + 1)
-    nxt = -1
-    for v in range(size - 1, -1, -1):
-        if v in allowed:
-            nxt = v
-        table[v] = nxt
-    return table
+    prev = 0
+    for v in sorted(allowed):
+        table[prev:v + 1] = [v] * (v + 1 - prev)
+        prev = v + 1
+    return tuple(table)
 
 
-def _prev_table(allowed: frozenset[int], size: int) -> list[int]:
+@lru_cache(maxsize=1024)
+def _prev_table(allowed: frozenset[int], size: int) -> tuple[int, ...]:
     """``t[v + 1]`` = largest allowed value <= v for v in -1..size-1, -1 if none."""
     table = [-1] * (size + 1)
-    prv = -1
-    for v in range(size):
-        if v in allowed:
-            prv = v
-        table[v + 1] = prv
-    return table
+    values = sorted(allowed)
+    for i, v in enumerate(values):
+        end = values[i + 1] if i + 1 < len(values) else size
+        table[v + 1:end + 1] = [v] * (end - v)
+    return tuple(table)
 
 
 def _nearest_weekday(day: int, weekday_of_day: int, last: int) -> int:
@@ -137,6 +144,7 @@ class CronExpression:
         "_sec_last",
         "_sec_next",
         "_sec_prev",
+        "_tables",
         "_utc",
         "_year_all",
         "_years",
@@ -152,7 +160,7 @@ class CronExpression:
         dst_gap: str = "shift",
         dst_overlap: str = "earlier",
     ) -> None:
-        parsed = parse(expression)
+        parsed = parse_memoised(expression)
         if dst_gap not in DST_GAP_POLICIES:
             raise CronSyntaxError(
                 f"dst_gap must be one of {', '.join(DST_GAP_POLICIES)}, not {dst_gap!r}",
@@ -183,10 +191,10 @@ class CronExpression:
         self._min_next = _next_table(parsed.minutes, 60)
         self._hour_next = _next_table(parsed.hours, 24)
         self._month_next = _next_table(parsed.months, 13)
-        self._sec_prev = _prev_table(parsed.seconds, 60)
-        self._min_prev = _prev_table(parsed.minutes, 60)
-        self._hour_prev = _prev_table(parsed.hours, 24)
-        self._month_prev = _prev_table(parsed.months, 13)
+        self._sec_prev: tuple[int, ...] = ()  # built on the first backward search
+        self._min_prev: tuple[int, ...] = ()
+        self._hour_prev: tuple[int, ...] = ()
+        self._month_prev: tuple[int, ...] = ()
         self._sec_first, self._sec_last = min(parsed.seconds), max(parsed.seconds)
         self._min_first, self._min_last = min(parsed.minutes), max(parsed.minutes)
         self._dom = parsed.dom
@@ -194,7 +202,8 @@ class CronExpression:
         self._years: tuple[YearRule, ...] = parsed.years
         self._year_all = any(r.start == FIRST_YEAR and r.stop is None and r.step == 1
                              for r in parsed.years)
-        self._days_cache: dict[int, tuple[tuple[int, ...], int]] = {}
+        self._days_cache = _days_cache_for(parsed.dom, parsed.dow)
+        self._tables = tables_for(zone)
 
     # -- construction from the ArcGIS createTask fields ------------------------------------
 
@@ -283,26 +292,45 @@ class CronExpression:
 
     def next_after(self, dt: datetime) -> datetime | None:
         """The first fire strictly after the aware datetime ``dt``, or ``None``."""
-        epoch = self.next_after_epoch(_floor_epoch(dt))
-        return None if epoch is None else datetime.fromtimestamp(epoch, self._zone)
+        zone = self._zone
+        if self._utc:
+            if dt.tzinfo is not zone:
+                dt = _aware(dt).astimezone(zone)
+            found = self._next_wall(dt.year, dt.month, dt.day, dt.hour, dt.minute,
+                                    dt.second + 1)
+            return None if found is None else datetime.fromtimestamp(found, zone)
+        if dt.tzinfo is zone and not self._quartz_walk:
+            local = ((self._month_days(dt.year, dt.month)[1] + dt.day - 1) * _DAY
+                     + dt.hour * 3600 + dt.minute * 60 + dt.second)
+            first, second, _ = self._tables.around(local).wall_offsets(local)
+            if first == second:
+                # An ordinary wall time: the search starts one second later on the wall.
+                hit = self._next_zoned_from(local - first, dt.year, dt.month, dt.day, dt.hour,
+                                            dt.minute, dt.second + 1)
+                return None if hit is None else self._to_datetime(hit)
+            t = local - (second if dt.fold else first)
+        else:
+            t = _floor_epoch(dt)
+        hit = self._next_zoned(t)
+        return None if hit is None else self._to_datetime(hit)
 
     def previous_before(self, dt: datetime) -> datetime | None:
         """The last fire strictly before the aware datetime ``dt``, or ``None``."""
         t = _floor_epoch(dt)
         if dt.microsecond:
             t += 1  # a fire at floor(dt) is strictly before dt
-        epoch = self.previous_before_epoch(t)
-        return None if epoch is None else datetime.fromtimestamp(epoch, self._zone)
+        if self._utc:
+            found = self.previous_before_epoch(t)
+            return None if found is None else datetime.fromtimestamp(found, self._zone)
+        hit = self._prev_zoned(t)
+        return None if hit is None else self._to_datetime(hit)
 
     def iter_after(self, dt: datetime) -> Iterator[datetime]:
         """The fires after ``dt``, in order; ends at the horizon."""
-        t: int | None = _floor_epoch(dt)
-        while True:
-            assert t is not None
-            t = self.next_after_epoch(t)
-            if t is None:
-                return
-            yield datetime.fromtimestamp(t, self._zone)
+        nxt = self.next_after(dt)
+        while nxt is not None:
+            yield nxt
+            nxt = self.next_after(nxt)
 
     def matches(self, dt: datetime) -> bool:
         """Whether ``dt`` (truncated to the second, as Quartz does) is a fire time."""
@@ -313,10 +341,10 @@ class CronExpression:
         """The first fire strictly after epoch second ``t``, as an epoch second, or ``None``."""
         if self._utc:
             tm = time.gmtime(t + 1)
-            found = self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                                    tm.tm_sec)
-            return found
-        return self._next_zoned(t)
+            return self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                   tm.tm_sec)
+        hit = self._next_zoned(t)
+        return None if hit is None else hit[0]
 
     def previous_before_epoch(self, t: int) -> int | None:
         """The last fire strictly before epoch second ``t``, as an epoch second, or ``None``."""
@@ -324,7 +352,8 @@ class CronExpression:
             tm = time.gmtime(t - 1)
             return self._prev_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                    tm.tm_sec)
-        return self._prev_zoned(t)
+        hit = self._prev_zoned(t)
+        return None if hit is None else hit[0]
 
     def describe(self) -> str:
         """An English description, e.g. ``At 04:00:00 UTC, only on Saturday``."""
@@ -389,7 +418,13 @@ class CronExpression:
             day = dom.day
             return (_nearest_weekday(day, weekday(day), last),) if day <= last else ()
         if dow.kind is DowKind.SET:
-            return tuple(d for d in range(1, last + 1) if weekday(d) in dow.values)
+            if len(dow.values) == 7:
+                return tuple(range(1, last + 1))
+            days: list[int] = []
+            for w in dow.values:
+                days.extend(range(1 + (w - first_weekday) % 7, last + 1, 7))
+            days.sort()
+            return tuple(days)
         if dow.kind is DowKind.LAST_OF:
             day = last - (weekday(last) - dow.weekday) % 7
             return (day,)
@@ -483,6 +518,12 @@ class CronExpression:
 
         ``s`` may be -1 (a borrow from the previous minute). Returns ``None`` before 1970.
         """
+        if not self._sec_prev:
+            parsed = self._parsed
+            self._sec_prev = _prev_table(parsed.seconds, 60)
+            self._min_prev = _prev_table(parsed.minutes, 60)
+            self._hour_prev = _prev_table(parsed.hours, 24)
+            self._month_prev = _prev_table(parsed.months, 13)
         sec_prev, min_prev, hour_prev = self._sec_prev, self._min_prev, self._hour_prev
         month_prev = self._month_prev
         while True:
@@ -529,83 +570,86 @@ class CronExpression:
                 mo, d = mo - 1, 31
 
     # -- time zones -------------------------------------------------------------------------------
+    #
+    # A hit is (instant, wall time as local epoch seconds, fold). The wall time of a fire is
+    # resolved with the zone tables: ordinary -> one instant; overlap -> per ``dst_overlap``;
+    # gap -> nothing (``skip``) or the transition instant, the end of the gap (``shift``).
 
-    def _instants(self, local: int) -> tuple[int, ...]:
-        """The instants (epoch seconds) at which the wall time ``local`` fires, per the policy."""
-        tm = time.gmtime(local)
-        wall = datetime(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        tzinfo=self._zone)
-        first = _seconds(wall.utcoffset())
-        second = _seconds(wall.replace(fold=1).utcoffset())
+    def _to_datetime(self, hit: tuple[int, int, int]) -> datetime:
+        return datetime.fromtimestamp(hit[0], self._zone)
+
+    def _resolve(self, local: int) -> tuple[tuple[int, int, int], ...]:
+        """The hits of wall time ``local``, in time order."""
+        table = self._tables.around(local)
+        first, second, i = table.wall_offsets(local)
         if first == second:
-            return (local - first,)
-        if first > second:  # repeated wall time: first pass at the larger offset
+            return ((local - first, local, 0),)
+        if first > second:  # overlap: the first pass is at the larger offset
             if self._overlap == "earlier":
-                return (local - first,)
+                return ((local - first, local, 0),)
             if self._overlap == "later":
-                return (local - second,)
-            return (local - first, local - second)
-        if self._gap == "skip":  # wall time inside a spring-forward gap
+                return ((local - second, local, 1),)
+            return ((local - first, local, 0), (local - second, local, 1))
+        if self._gap == "skip":
             return ()
-        return (self._transition(local - second, local - first),)
+        instant = table.instants[i]
+        return ((instant, instant + second, 0),)
 
-    def _transition(self, lo: int, hi: int) -> int:
-        """The first instant in ``(lo, hi]`` whose offset differs from ``lo``'s (bisection)."""
-        zone = self._zone
-        before = datetime.fromtimestamp(lo, zone).utcoffset()
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if datetime.fromtimestamp(mid, zone).utcoffset() == before:
-                lo = mid
-            else:
-                hi = mid
-        return hi
-
-    def _offsets(self, t: int) -> tuple[datetime, int, int]:
-        """The wall time of instant ``t``, its offset, and the other offset of that wall time."""
-        wall = datetime.fromtimestamp(t, self._zone)
-        mine = _seconds(wall.utcoffset())
-        other = _seconds(wall.replace(fold=1 - wall.fold).utcoffset())
-        return wall, mine, other
-
-    def _next_zoned(self, t: int) -> int | None:
+    def _next_zoned(self, t: int) -> tuple[int, int, int] | None:
         if self._quartz_walk:
             # Quartz walks wall time from the wall time of t + 1 s; a repeated wall time resolves
             # to its later instant, which is never before t.
-            wall = datetime.fromtimestamp(t + 1, self._zone)
-            local = t + 1 + _seconds(wall.utcoffset())
+            local = t + 1 + self._tables.around(t + 1).offset_at(t + 1)
         else:
             # Start at the first wall time that can resolve to an instant after t.
-            _, mine, other = self._offsets(t)
-            offset = max(mine, other) if self._overlap == "earlier" else min(mine, other)
+            table = self._tables.around(t)
+            first, second, _ = table.wall_offsets(t + table.offset_at(t))
+            offset = max(first, second) if self._overlap == "earlier" else min(first, second)
             local = t + 1 + offset
+        tm = time.gmtime(local)
+        return self._next_zoned_from(t, tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour,
+                                     tm.tm_min, tm.tm_sec)
+
+    def _next_zoned_from(self, t: int, y: int, mo: int, d: int, h: int, mi: int,
+                         s: int) -> tuple[int, int, int] | None:
+        """The first hit after instant ``t``, searching wall time from the given fields."""
         while True:
-            tm = time.gmtime(local)
-            found = self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                                    tm.tm_sec)
+            found = self._next_wall(y, mo, d, h, mi, s)
             if found is None:
                 return None
-            for instant in self._instants(found):
-                if instant > t:
-                    return instant
-            local = found + 1
+            for hit in self._resolve(found):
+                if hit[0] > t:
+                    return hit
+            tm = time.gmtime(found + 1)
+            y, mo, d, h, mi, s = (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                  tm.tm_sec)
 
-    def _prev_zoned(self, t: int) -> int | None:
-        _, mine, other = self._offsets(t - 1)
-        local = t - 1 + max(mine, other)
+    def _prev_zoned(self, t: int) -> tuple[int, int, int] | None:
+        table = self._tables.around(t - 1)
+        first, second, _ = table.wall_offsets(t - 1 + table.offset_at(t - 1))
+        local = t - 1 + max(first, second)
         while True:
             tm = time.gmtime(local)
             found = self._prev_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                     tm.tm_sec)
             if found is None:
                 return None
-            for instant in reversed(self._instants(found)):
-                if instant < t:
-                    return instant
+            for hit in reversed(self._resolve(found)):
+                if hit[0] < t:
+                    return hit
             local = found - 1
 
 
 datetime_utc: Final = timezone.utc
+
+parse_memoised = lru_cache(maxsize=4096)(parse)
+
+
+@lru_cache(maxsize=1024)
+def _days_cache_for(dom: DomSpec, dow: DowSpec) -> dict[int, tuple[tuple[int, ...], int]]:
+    """The (year, month) -> matching days cache, shared by expressions with the same day rules."""
+    return {}
+"""``parse`` with a memo: a server sees the same few schedule texts again and again."""
 
 
 def _seconds(offset: timedelta | None) -> int:
@@ -613,11 +657,15 @@ def _seconds(offset: timedelta | None) -> int:
     return offset.days * _DAY + offset.seconds
 
 
-def _floor_epoch(dt: datetime) -> int:
+def _aware(dt: datetime) -> datetime:
     if not isinstance(dt, datetime):
         raise TypeError(f"expected an aware datetime, got {type(dt).__name__}")
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("expected an aware datetime (with tzinfo), got a naive one")
-    ts = dt.timestamp()
+    return dt
+
+
+def _floor_epoch(dt: datetime) -> int:
+    ts = _aware(dt).timestamp()
     t = int(ts)
     return t - 1 if ts < t else t

@@ -12,8 +12,8 @@ finite value range.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 MAX_EXPRESSION_LENGTH = 1000
 FIRST_YEAR = 1970
@@ -63,6 +63,7 @@ class Field(Enum):
         self.high = high
         # Quartz 2.3.2 rejects larger increments ("Increment > 60 : 75", issue #58).
         self.max_step = max_step
+        self.every = frozenset(range(low, high + 1))
 
     @property
     def arcgis_name(self) -> str:
@@ -104,24 +105,21 @@ class DowKind(Enum):
     NTH = "#"  # ``nth`` ``weekday`` of the month
 
 
-@dataclass(frozen=True, slots=True)
-class DomSpec:
+class DomSpec(NamedTuple):
     kind: DomKind
     values: frozenset[int] = frozenset()
     offset: int = 0
     day: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class DowSpec:
+class DowSpec(NamedTuple):
     kind: DowKind
     values: frozenset[int] = frozenset()
     weekday: int = 0
     nth: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class YearRule:
+class YearRule(NamedTuple):
     """Years ``start``, ``start + step``, … up to ``stop`` (``None``: up to the horizon)."""
 
     start: int
@@ -129,8 +127,7 @@ class YearRule:
     step: int
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedCron:
+class ParsedCron(NamedTuple):
     """The parsed expression: value sets for the plain fields, rules for the day and year fields."""
 
     text: str
@@ -157,13 +154,19 @@ def parse(expression: str) -> ParsedCron:
             f"expression is {len(expression)} characters long; the limit is "
             f"{MAX_EXPRESSION_LENGTH}"
         )
-    upper = expression.upper()
-    parts = [(m.group(), m.start()) for m in re.finditer(r"[^ \t]+", upper)]
-    for bad in re.finditer(r"[^ \t\x21-\x7e]", upper):
-        raise CronSyntaxError(
-            f"unexpected character {bad.group()!r}; fields are separated by spaces",
-            position=bad.start(),
-        )
+    upper = expression.upper().replace("\t", " ")
+    if not (upper.isascii() and upper.isprintable()):
+        for i, ch in enumerate(upper):
+            if not (ch.isascii() and ch.isprintable()):
+                raise CronSyntaxError(
+                    f"unexpected character {ch!r}; fields are separated by spaces", position=i
+                )
+    parts = []
+    at = 0
+    for word in upper.split(" "):
+        if word:
+            parts.append((word, at))
+        at += len(word) + 1
     if len(parts) < 6:
         hint = (
             "; a Unix 5-field expression needs a seconds field in front, e.g. '0 " + expression.strip() + "'"
@@ -202,7 +205,7 @@ def parse(expression: str) -> ParsedCron:
     else:
         years = (YearRule(FIRST_YEAR, None, 1),)
     return ParsedCron(
-        text=" ".join(p for p, _ in parts),
+        text=" ".join([p for p, _ in parts]),
         seconds=sets[0],
         minutes=sets[1],
         hours=sets[2],
@@ -360,6 +363,12 @@ def _explain_bad_term(field: Field, term: str, pos: int) -> None:
 
 
 def _parse_plain(field: Field, text: str, pos: int) -> frozenset[int]:
+    if text == "*":
+        return field.every
+    if text.isdigit() and len(text) <= 2:
+        value = int(text)
+        if field.low <= value <= field.high:
+            return frozenset((value,))
     values: set[int] = set()
     for term, tpos in _terms(field, text, pos):
         start, stop, step = _plain_term(field, term, tpos)

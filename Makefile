@@ -1,0 +1,51 @@
+# The two commands of the quick start: `make serve` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages the tests need: the JDK and Quartz 2.3.2 for the differential cron tests.
+DEB_PACKAGES := default-jdk-headless libquartz2-java
+
+.PHONY: serve test lint typecheck unit bench deps-test deps-debian clean
+
+$(BIN)/gistasks: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+serve: $(BIN)/gistasks
+	$(BIN)/gistasks serve $(ARGS)
+
+deps-debian:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.test-deps: pyproject.toml $(BIN)/gistasks
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@touch $@
+
+deps-test: deps-debian $(VENV)/.test-deps
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+unit: deps-test
+	$(BIN)/pytest -q
+
+test: deps-test lint typecheck unit
+
+bench: deps-test
+	$(BIN)/python benchmarks/cron_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

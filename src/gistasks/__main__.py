@@ -1,0 +1,7 @@
+"""``python -m gistasks``."""
+
+import sys
+
+from gistasks.cli import main
+
+sys.exit(main())

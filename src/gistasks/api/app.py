@@ -1,0 +1,53 @@
+"""The ASGI application: every API family under one context path (default ``/arcgis``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gistasks import __version__
+from gistasks.api import sharing
+from gistasks.api.render import ApiError, output_format, render
+from gistasks.config import Settings
+
+
+def _family(request: Request) -> str:
+    path = request.url.path
+    return "admin" if "/admin" in path or "/portaladmin" in path else "sharing"
+
+
+def _format_or_json(request: Request) -> str:
+    try:
+        return output_format(dict(request.query_params))
+    except ApiError:
+        return "json"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application for ``settings``; routes live under ``/<context>``."""
+    app = FastAPI(
+        title="gistasks",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"/{settings.context}/openapi.json",
+    )
+    app.state.settings = settings
+    app.include_router(sharing.router, prefix=f"/{settings.context}")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        exc.family = _family(request)
+        return render(exc.payload(), _format_or_json(request), "Error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = "Not Found" if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 405:
+            message = f"Method {request.method} is not supported here"
+        err = ApiError(exc.status_code, message, family=_family(request))
+        return render(err.payload(), _format_or_json(request), "Error")
+
+    return app

@@ -1,0 +1,78 @@
+"""The one place where answers are rendered: ``f=json|pjson|html`` and the error envelopes.
+
+Two error families, as ArcGIS has them, both with HTTP 200 because ArcGIS clients read the body:
+
+* Sharing API and services: ``{"error": {"code": 404, "message": "...", "details": []}}``
+* Administrator API: ``{"status": "error", "messages": ["..."], "code": 404}``
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+FORMATS = ("json", "pjson", "html")
+
+
+class ApiError(Exception):
+    """An error answer; ``family`` picks the envelope (``sharing`` or ``admin``)."""
+
+    def __init__(self, code: int, message: str, details: list[str] | None = None,
+                 family: str = "sharing") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.family = family
+
+    def payload(self) -> dict[str, Any]:
+        if self.family == "admin":
+            return {"status": "error", "messages": [self.message, *self.details],
+                    "code": self.code}
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+async def params(request: Request) -> dict[str, str]:
+    """Query and form parameters together (form values win), for GET and POST alike."""
+    values = dict(request.query_params)
+    if request.method == "POST":
+        form = await request.form()
+        for key, value in form.items():
+            if isinstance(value, str):
+                values[key] = value
+    return values
+
+
+def output_format(values: dict[str, str]) -> str:
+    """The requested ``f``; html by default, as ArcGIS. Raises for an unknown value."""
+    f = values.get("f", "html").strip().lower() or "html"
+    if f not in FORMATS:
+        raise ApiError(400, f"Invalid 'f' parameter {values.get('f')!r}",
+                       ["'f' must be one of json, pjson, html"])
+    return f
+
+
+def render(payload: dict[str, Any], f: str, title: str = "gistasks") -> Response:
+    """Render ``payload`` as JSON, pretty JSON, or a plain HTML property page."""
+    if f == "json":
+        return Response(json.dumps(payload, separators=(",", ":")),
+                        media_type="application/json")
+    if f == "pjson":
+        return Response(json.dumps(payload, indent=2), media_type="application/json")
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td><pre>{html.escape(_pretty(v))}</pre></td></tr>"
+        for k, v in payload.items()
+    )
+    body = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body><h1>{html.escape(title)}</h1><table>{rows}</table></body></html>"
+    )
+    return HTMLResponse(body)
+
+
+def _pretty(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, indent=2)

@@ -1,0 +1,35 @@
+"""Running the HTTPS server."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import uvicorn
+
+from gistasks.api.app import create_app
+from gistasks.bootstrap import ensure_admin_password
+from gistasks.config import Settings
+from gistasks.tls import ensure_certificate
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    """Prepare the data directory, print the banner, and serve HTTPS until stopped (SIGINT/TERM)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = ensure_certificate(settings.data_dir, settings.host)
+    admin = ensure_admin_password(settings)
+    app = create_app(settings)
+    print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
+    print(f"  data directory: {settings.data_dir}", file=out)
+    print(f"  certificate:    {cert} (self-signed)", file=out)
+    print(f"  admin password: {admin.where}", file=out)
+    out.flush()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="warning",
+        server_header=False,
+    )

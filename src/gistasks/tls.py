@@ -1,0 +1,57 @@
+"""The self-signed certificate the server uses until an administrator installs a real one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+CERT_NAME = "server-cert.pem"
+KEY_NAME = "server-key.pem"
+
+
+def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """Return (certificate, key) paths in ``directory``, creating a self-signed pair if missing.
+
+    The key is written 0600 before any byte of it lands on disk. An existing pair is kept, so the
+    certificate a client has pinned stays valid across restarts.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for ip in {"127.0.0.1", "::1", host}:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(ip)))
+        except ValueError:
+            names.append(x509.DNSName(ip))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host or "localhost"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gistasks self-signed")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(list(dict.fromkeys(names))), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
