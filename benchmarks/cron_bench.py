@@ -24,7 +24,7 @@ import sys
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -118,7 +118,7 @@ def _croniter(expr: str, start: datetime, number: int, repeat: int) -> tuple[flo
 
 def _check_agreement(s: Schedule, zone: tzinfo, start: datetime) -> None:
     """The peers must compute the same fire times, or the comparison means nothing."""
-    ours = CronExpression(s.quartz, timezone=zone if zone is not timezone.utc else "UTC")
+    ours = CronExpression(s.quartz, timezone=zone if zone is not UTC else "UTC")
     expected = []
     t: datetime | None = start
     for _ in range(20):
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     first_vs_cronsim: list[float] = []
     ours_warm: list[float] = []
     for zone_name in ZONES:
-        zone: tzinfo = timezone.utc if zone_name == "UTC" else ZoneInfo(zone_name)
+        zone: tzinfo = UTC if zone_name == "UTC" else ZoneInfo(zone_name)
         start = datetime(2024, 1, 15, 10, 17, 3, tzinfo=zone)
         for s in SCHEDULES:
             _check_agreement(s, zone, start)

@@ -35,10 +35,7 @@ def _fires(m: Mismatch) -> tuple[list[int], list[int], list[int]]:
     """(ours, extra fires only gistasks has, fires only Quartz has) over the time both cover."""
     ours = [int(x) for x in m.ours.removeprefix("OK [").removesuffix("]").split(", ") if x]
     quartz = list(m.quartz.fires_ms)
-    if not ours or not quartz:
-        horizon = max(ours + quartz)
-    else:
-        horizon = min(ours[-1], quartz[-1])
+    horizon = max(ours + quartz) if not ours or not quartz else min(ours[-1], quartz[-1])
     extra = [t for t in ours if t <= horizon and t not in quartz]
     missing = [t for t in quartz if t <= horizon and t not in ours]
     return ours, extra, missing

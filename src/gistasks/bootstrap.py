@@ -19,7 +19,9 @@ class AdminPassword:
     where: str
 
 
-def ensure_admin_password(settings: Settings, environ: dict[str, str] | None = None) -> AdminPassword:
+def ensure_admin_password(
+    settings: Settings, environ: dict[str, str] | None = None
+) -> AdminPassword:
     """Make sure the initial ``admin`` password exists and say where it is.
 
     ``GISTASKS_ADMIN_PASSWORD`` wins when set. Otherwise a random password is generated on the

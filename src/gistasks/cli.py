@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TextIO
 
 from gistasks import __version__
@@ -57,14 +57,14 @@ def _cron(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if start.tzinfo is None:
             start = start.replace(tzinfo=expr.tzinfo)
     else:
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
     print(f"{expr.expression}  ({expr.timezone})", file=out)
     print(expr.describe(), file=out)
     fires = 0
     for fire in expr.iter_after(start):
         if fires >= args.count:
             break
-        utc = fire.astimezone(timezone.utc)
+        utc = fire.astimezone(UTC)
         print(f"  {fire.isoformat()}  ({utc.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=out)
         fires += 1
     if fires == 0 and args.count:

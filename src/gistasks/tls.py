@@ -35,7 +35,7 @@ def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
             names.append(x509.DNSName(ip))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host or "localhost"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gistasks self-signed")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 ZONES = ("UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe")
@@ -186,8 +186,8 @@ def random_expression(rng: random.Random) -> str:
     parts = [sec, mnt, hr, dom, mon, dow]
     if rng.random() < 0.15:
         y = rng.randint(1975, 2090)
-        parts.append(rng.choice((str(y), f"{y}-{y + rng.randint(0, 20)}", f"{y}/{rng.randint(1, 9)}",
-                                 f"{y},{y + 3}")))
+        parts.append(rng.choice((str(y), f"{y}-{y + rng.randint(0, 20)}",
+                                 f"{y}/{rng.randint(1, 9)}", f"{y},{y + 3}")))
     return " ".join(parts)
 
 
@@ -197,8 +197,8 @@ def transitions(zone: str, year: int) -> list[datetime]:
         return []
     tz = ZoneInfo(zone)
     out = []
-    t = datetime(year, 1, 1, tzinfo=timezone.utc)
-    end = datetime(year + 1, 1, 1, tzinfo=timezone.utc)
+    t = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
     step = timedelta(hours=6)
     prev = t.astimezone(tz).utcoffset()
     while t < end:
@@ -220,7 +220,7 @@ def transitions(zone: str, year: int) -> list[datetime]:
 
 def special_starts(rng: random.Random, zone: str) -> list[int]:
     """Start times (epoch ms) at leap days, month ends, year ends and DST transitions."""
-    tz = timezone.utc if zone == "UTC" else ZoneInfo(zone)
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
     out: list[int] = []
     for year in (1972, 1999, 2000, 2024, 2031, 2096, 2099):
         for month, day in ((2, 28), (2, 29), (1, 31), (4, 30), (12, 31), (6, 30)):
@@ -232,7 +232,8 @@ def special_starts(rng: random.Random, zone: str) -> list[int]:
     for year in (1975, 1996, 2007, 2024, 2025, 2038, 2070, 2099):
         for tr in transitions(zone, year):
             base = int(tr.timestamp())
-            for delta in (-7201, -3601, -3600, -1800, -901, -61, -1, 0, 1, 59, 900, 1800, 3599, 3600):
+            for delta in (-7201, -3601, -3600, -1800, -901, -61, -1, 0, 1, 59, 900, 1800, 3599,
+                          3600):
                 out.append((base + delta) * 1000)
     rng.shuffle(out)
     return out
@@ -240,5 +241,5 @@ def special_starts(rng: random.Random, zone: str) -> list[int]:
 
 def random_start(rng: random.Random) -> int:
     lo = 0
-    hi = int(datetime(2099, 12, 31, tzinfo=timezone.utc).timestamp())
+    hi = int(datetime(2099, 12, 31, tzinfo=UTC).timestamp())
     return rng.randint(lo, hi) * 1000 + rng.choice((0, 0, 0, 1, 500, 999))

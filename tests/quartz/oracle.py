@@ -20,7 +20,7 @@ QUARTZ_JARS = (
 )
 
 
-class OracleUnavailable(RuntimeError):
+class OracleUnavailableError(RuntimeError):
     """Java or the Quartz jar is missing (``make test`` installs both)."""
 
 
@@ -43,14 +43,18 @@ def quartz_jar() -> Path:
     for jar in QUARTZ_JARS:
         if jar.exists():
             return jar
-    raise OracleUnavailable("libquartz2-java is not installed (apt-get install libquartz2-java)")
+    raise OracleUnavailableError(
+        "libquartz2-java is not installed (apt-get install libquartz2-java)"
+    )
 
 
 def compile_oracle(cache_dir: Path) -> Path:
     """Compile the oracle into ``cache_dir`` (once per source version) and return the class dir."""
     javac = shutil.which("javac")
     if javac is None or shutil.which("java") is None:
-        raise OracleUnavailable("a JDK is not installed (apt-get install default-jdk-headless)")
+        raise OracleUnavailableError(
+            "a JDK is not installed (apt-get install default-jdk-headless)"
+        )
     source = HERE / "QuartzOracle.java"
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     out = cache_dir / f"quartz-oracle-{digest}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from gistasks.cron._parse import DomKind, DowKind, ParsedCron, YearRule
@@ -34,7 +35,7 @@ def _step_of(values: list[int], low: int, high: int) -> int | None:
     if len(values) < 2 or values[0] != low:
         return None
     step = values[1] - values[0]
-    if any(b - a != step for a, b in zip(values, values[1:], strict=False)):
+    if any(b - a != step for a, b in itertools.pairwise(values)):
         return None
     return step if values[-1] + step > high else None
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gistasks.cron._describe import describe
-from gistasks.cron._zones import tables_for
 from gistasks.cron._parse import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -31,10 +30,10 @@ from gistasks.cron._parse import (
     DomSpec,
     DowKind,
     DowSpec,
-    ParsedCron,
     YearRule,
     parse,
 )
+from gistasks.cron._zones import tables_for
 
 DST_GAP_POLICIES: Final = ("shift", "skip")
 DST_OVERLAP_POLICIES: Final = ("earlier", "later", "both")
@@ -95,7 +94,7 @@ def _resolve_zone(name: str | tzinfo) -> tzinfo:
         raise CronSyntaxError("expected an IANA time zone name such as 'UTC' or 'Europe/Berlin'",
                               field="timeZone")
     if name.upper() in ("UTC", "Z", "ETC/UTC", "GMT", "ETC/GMT", "UCT", "ZULU"):
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -180,9 +179,9 @@ class CronExpression:
         self._parsed = parsed
         self._zone = zone
         self._zone_name = timezone if isinstance(timezone, str) else str(timezone)
-        if zone is datetime_utc:
+        if zone is UTC:
             self._zone_name = "UTC"
-        self._utc = zone is datetime_utc
+        self._utc = zone is UTC
         self._gap = dst_gap
         self._overlap = dst_overlap
         self._quartz_walk = dst_gap == "skip" and dst_overlap == "later"
@@ -438,10 +437,8 @@ class CronExpression:
             return year
         best = LAST_YEAR + 1
         for r in self._years:
-            if year <= r.start:
-                cand = r.start
-            else:
-                cand = r.start + -(-(year - r.start) // r.step) * r.step
+            ahead = -(-(year - r.start) // r.step) * r.step
+            cand = r.start if year <= r.start else r.start + ahead
             stop = self._max_year if r.stop is None else r.stop
             if cand <= stop and cand < best:
                 best = cand
@@ -612,35 +609,58 @@ class CronExpression:
 
     def _next_zoned_from(self, t: int, y: int, mo: int, d: int, h: int, mi: int,
                          s: int) -> tuple[int, int, int] | None:
-        """The first hit after instant ``t``, searching wall time from the given fields."""
+        """The first hit after instant ``t``, searching wall time from the given fields.
+
+        Hits come in wall-time order, which is time order for every policy but ``both``: there
+        the first pass of a later wall time precedes the second pass of an earlier one, so the
+        search goes on while a later wall time could still map to an earlier instant.
+        """
+        best: tuple[int, int, int] | None = None
         while True:
             found = self._next_wall(y, mo, d, h, mi, s)
             if found is None:
-                return None
+                return best
+            if best is not None:
+                first = self._tables.around(found).wall_offsets(found)[0]
+                if found - first >= best[0]:
+                    return best
             for hit in self._resolve(found):
-                if hit[0] > t:
-                    return hit
+                if hit[0] > t and (best is None or hit[0] < best[0]):
+                    best = hit
+            if best is not None and (self._overlap != "both" or best[2] == 0):
+                return best
             tm = time.gmtime(found + 1)
             y, mo, d, h, mi, s = (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                   tm.tm_sec)
 
     def _prev_zoned(self, t: int) -> tuple[int, int, int] | None:
+        """The last hit before instant ``t`` (the mirror of :meth:`_next_zoned_from`)."""
         table = self._tables.around(t - 1)
         first, second, _ = table.wall_offsets(t - 1 + table.offset_at(t - 1))
         local = t - 1 + max(first, second)
+        best: tuple[int, int, int] | None = None
         while True:
             tm = time.gmtime(local)
             found = self._prev_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                     tm.tm_sec)
             if found is None:
-                return None
-            for hit in reversed(self._resolve(found)):
-                if hit[0] < t:
-                    return hit
+                return best
+            if best is not None:
+                second = self._tables.around(found).wall_offsets(found)[1]
+                if found - second <= best[0]:
+                    return best
+            for hit in self._resolve(found):
+                if hit[0] < t and (best is None or hit[0] > best[0]):
+                    best = hit
+            if best is not None and (self._overlap != "both" or best[2] == 1
+                                     or not self._in_overlap(best[1])):
+                return best
             local = found - 1
 
+    def _in_overlap(self, local: int) -> bool:
+        first, second, _ = self._tables.around(local).wall_offsets(local)
+        return first > second
 
-datetime_utc: Final = timezone.utc
 
 parse_memoised = lru_cache(maxsize=4096)(parse)
 

@@ -169,7 +169,8 @@ def parse(expression: str) -> ParsedCron:
         at += len(word) + 1
     if len(parts) < 6:
         hint = (
-            "; a Unix 5-field expression needs a seconds field in front, e.g. '0 " + expression.strip() + "'"
+            "; a Unix 5-field expression needs a seconds field in front, e.g. "
+            f"'0 {expression.strip()}'"
             if len(parts) == 5
             else ""
         )
@@ -245,7 +246,19 @@ def _value(field: Field, token: str, pos: int) -> tuple[int, bool]:
                 fix = "; Quartz numbers days 1-7 from Sunday, so Sunday is 1 or SUN"
             raise _err(field, f"{token} is outside {field.range_text()}{fix}", pos)
         return value, False
+    if token == "C" or (token.endswith("C") and token[:-1].isdigit()):
+        raise _err(field, "'C' (calendar) is not supported", pos + len(token) - 1)
+    if token in ("L", "LW") and field not in (Field.DAY_OF_MONTH, Field.DAY_OF_WEEK):
+        raise _err(field, "'L' is only allowed in dayOfMonth or dayOfWeek", pos)
+    if token == "W" and field is not Field.DAY_OF_MONTH:
+        raise _err(field, "'W' is only allowed in dayOfMonth", pos)
     names = field.names
+    if names and len(token) > 3 and token[:3] in names:
+        raise _err(
+            field,
+            f"{token!r} is not a name; names are three letters ({token[:3]})",
+            pos,
+        )
     if not names:
         raise _err(
             field,
@@ -257,7 +270,8 @@ def _value(field: Field, token: str, pos: int) -> tuple[int, bool]:
     kind = "month" if field is Field.MONTH else "day"
     raise _err(
         field,
-        f"{token!r} is not a {kind} name; use one of {'-'.join((next(iter(names)), list(names)[-1]))} "
+        f"{token!r} is not a {kind} name; use one of {min(names, key=names.__getitem__)}-"
+        f"{max(names, key=names.__getitem__)} "
         "(three letters)",
         pos,
     )
@@ -414,7 +428,9 @@ def _parse_dom(text: str, pos: int) -> DomSpec:
                 f"'W' takes a single day ('15W'), not a range or a step ({text!r})",
                 pos + where,
             )
-        raise _err(field, f"cannot read {text!r}; 'W' follows a single day, e.g. '15W'", pos + where)
+        raise _err(
+            field, f"cannot read {text!r}; 'W' follows a single day, e.g. '15W'", pos + where
+        )
     if "L" in text:
         raise _err(
             field,
@@ -456,7 +472,7 @@ def _parse_dow(text: str, pos: int) -> DowSpec:
                 field,
                 f"'#' must be followed by a week number 1-5 (got {raw or 'nothing'!r}), "
                 "e.g. '6#3' for the third Friday",
-                hash_pos + 1,
+                hash_pos + 1 if raw else hash_pos,
             )
         return DowSpec(DowKind.NTH, weekday=weekday, nth=int(raw))
     if "#" in text:

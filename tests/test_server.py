@@ -1,0 +1,155 @@
+"""``gistasks serve`` as a real subprocess: HTTPS, a self-signed certificate, the Sharing root."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    banner: str
+    process: subprocess.Popen[str]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gistasks", "serve", "--data-dir", str(data_dir), "--port",
+         str(port), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    url = f"https://127.0.0.1:{port}/{'arcgis' if '--context' not in extra else extra[-1]}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            httpx.get(f"{url}/sharing/rest?f=json", verify=False, timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError("server did not answer within 30 s")
+    assert proc.stdout is not None
+    banner = "".join(proc.stdout.readline() for _ in range(4))
+    return Server(url, data_dir, banner, proc)
+
+
+def stop(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("data"), env={"GISTASKS_ADMIN_PASSWORD": ""})
+    yield srv
+    stop(srv)
+
+
+def test_root_answers_current_version_over_https(server: Server) -> None:
+    r = httpx.get(f"{server.url}/sharing/rest", params={"f": "json"}, verify=False)
+    assert r.status_code == 200
+    assert r.json() == {"currentVersion": "2024.1"}
+
+
+def test_info_advertises_the_token_service(server: Server) -> None:
+    body = httpx.get(f"{server.url}/sharing/rest/info?f=json", verify=False).json()
+    assert body["authInfo"]["isTokenBasedSecurity"] is True
+    assert body["authInfo"]["tokenServicesUrl"] == f"{server.url}/sharing/rest/generateToken"
+
+
+def test_reads_accept_post_with_a_form_body(server: Server) -> None:
+    r = httpx.post(f"{server.url}/sharing/rest/info", data={"f": "json"}, verify=False)
+    assert r.json()["currentVersion"] == "2024.1"
+
+
+def test_pjson_is_indented_and_html_is_the_default(server: Server) -> None:
+    pretty = httpx.get(f"{server.url}/sharing/rest?f=pjson", verify=False)
+    assert pretty.text.startswith("{\n  ")
+    page = httpx.get(f"{server.url}/sharing/rest", verify=False)
+    assert page.headers["content-type"].startswith("text/html")
+    assert "currentVersion" in page.text and "2024.1" in page.text
+
+
+def test_unknown_resource_is_an_arcgis_error_with_http_200(server: Server) -> None:
+    r = httpx.get(f"{server.url}/sharing/rest/nothing/here?f=json", verify=False)
+    assert r.status_code == 200
+    assert r.json() == {"error": {"code": 404, "message": "Not Found", "details": []}}
+
+
+def test_bad_f_is_an_error_naming_the_parameter(server: Server) -> None:
+    body = httpx.get(f"{server.url}/sharing/rest?f=xml", verify=False).json()
+    assert body["error"]["code"] == 400 and "'f'" in body["error"]["message"]
+
+
+def test_first_start_makes_a_self_signed_certificate_and_a_private_admin_password(
+    server: Server,
+) -> None:
+    cert = server.data_dir / "server-cert.pem"
+    key = server.data_dir / "server-key.pem"
+    password = server.data_dir / "admin-password.txt"
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(password.stat().st_mode) == 0o600
+    assert len(password.read_text().strip()) >= 16
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/sharing/rest?f=json")  # verification fails: self-signed
+
+
+def test_banner_prints_the_url_and_where_the_admin_password_is(server: Server) -> None:
+    assert f"gistasks serving {server.url}/sharing/rest" in server.banner
+    assert f"admin password: {server.data_dir / 'admin-password.txt'}" in server.banner
+
+
+def test_restart_keeps_the_certificate_and_password(tmp_path: Path) -> None:
+    first = start_server(tmp_path, env={"GISTASKS_ADMIN_PASSWORD": ""})
+    cert = (tmp_path / "server-cert.pem").read_bytes()
+    password = (tmp_path / "admin-password.txt").read_text()
+    stop(first)
+    # A graceful stop: uvicorn finishes, then exits with the signal it was sent.
+    assert first.process.returncode in (0, -signal.SIGTERM)
+    second = start_server(tmp_path, "--context", "portal", env={"GISTASKS_ADMIN_PASSWORD": ""})
+    try:
+        assert (tmp_path / "server-cert.pem").read_bytes() == cert
+        assert (tmp_path / "admin-password.txt").read_text() == password
+        assert httpx.get(f"{second.url}/sharing/rest?f=json", verify=False).json() == {
+            "currentVersion": "2024.1"
+        }
+    finally:
+        stop(second)
+
+
+def test_admin_password_from_the_environment_writes_no_file(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, env={"GISTASKS_ADMIN_PASSWORD": "s3cret-from-env"})
+    try:
+        assert not (tmp_path / "admin-password.txt").exists()
+        assert "GISTASKS_ADMIN_PASSWORD environment variable" in srv.banner
+    finally:
+        stop(srv)
