@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests need: the JDK and Quartz 2.3.2 for the differential cron tests.
-DEB_PACKAGES := default-jdk-headless libquartz2-java
+# Debian packages the tests need: the JDK and Quartz 2.3.2 for the differential cron tests,
+# PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
+DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
 .PHONY: serve test lint typecheck unit bench deps-test deps-debian clean
 

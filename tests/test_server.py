@@ -53,7 +53,7 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         proc.kill()
         raise AssertionError("server did not answer within 30 s")
     assert proc.stdout is not None
-    banner = "".join(proc.stdout.readline() for _ in range(4))
+    banner = "".join(proc.stdout.readline() for _ in range(5))
     return Server(url, data_dir, banner, proc)
 
 

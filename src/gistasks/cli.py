@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--database", help="database URL (default: SQLite in the data directory)")
     serve.add_argument("--context", help="context path (default: arcgis)")
 
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
+    upgrade.add_argument("--data-dir", help="data directory (for the default SQLite database)")
+    upgrade.add_argument("--database", help="database URL")
+
     cron = sub.add_parser("cron", help="show the next fire times of a Quartz cron expression")
     cron.add_argument("expression", help='a Quartz expression, e.g. "0 0 4 ? * 7"')
     cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
@@ -81,11 +87,23 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     if args.command == "cron":
         return _cron(args, out, err)
     try:
-        settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
-                           database=args.database, context=args.context)
+        if args.command == "db":
+            settings = resolve(data_dir=args.data_dir, database=args.database)
+        else:
+            settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
+                               database=args.database, context=args.context)
     except ConfigError as exc:
         print(f"error: {exc}", file=err)
         return 2
+    if args.command == "db":
+        from gistasks.store import Store
+
+        store = Store(settings.database_url)
+        store.migrate()
+        print(f"database {store.engine.url.render_as_string(hide_password=True)} is up to date",
+              file=out)
+        store.close()
+        return 0
     from gistasks.server import serve
 
     serve(settings, out)

@@ -10,6 +10,8 @@ import uvicorn
 from gistasks.api.app import create_app
 from gistasks.bootstrap import ensure_admin_password
 from gistasks.config import Settings
+from gistasks.engine import Engine, EngineSettings
+from gistasks.store import Store
 from gistasks.tls import ensure_certificate
 
 
@@ -18,11 +20,16 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_certificate(settings.data_dir, settings.host)
     admin = ensure_admin_password(settings)
-    app = create_app(settings)
+    store = Store(settings.database_url)
+    store.migrate()
+    engine = Engine(store, EngineSettings.from_environment())
+    app = create_app(settings, engine)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)
     print(f"  admin password: {admin.where}", file=out)
+    print(f"  database:       {store.engine.url.render_as_string(hide_password=True)} "
+          f"({store.count_tasks()} tasks), node {engine.node}", file=out)
     out.flush()
     uvicorn.run(
         app,
@@ -32,4 +39,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         ssl_keyfile=str(key),
         log_level="warning",
         server_header=False,
+        timeout_graceful_shutdown=int(engine.settings.shutdown_grace_s) + 5,
     )
+    store.close()

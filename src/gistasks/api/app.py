@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -11,6 +14,7 @@ from gistasks import __version__
 from gistasks.api import sharing
 from gistasks.api.render import ApiError, output_format, render
 from gistasks.config import Settings
+from gistasks.engine import Engine
 
 
 def _family(request: Request) -> str:
@@ -25,9 +29,25 @@ def _format_or_json(request: Request) -> str:
         return "json"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the application for ``settings``; routes live under ``/<context>``."""
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the application for ``settings``; routes live under ``/<context>``.
+
+    With an ``engine``, the application starts it on start-up and stops it (letting running
+    work finish within the grace period) on shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if engine is not None:
+            engine.start()
+        try:
+            yield
+        finally:
+            if engine is not None:
+                engine.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gistasks",
         version=__version__,
         docs_url=None,
@@ -35,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=f"/{settings.context}/openapi.json",
     )
     app.state.settings = settings
+    app.state.engine = engine
     app.include_router(sharing.router, prefix=f"/{settings.context}")
 
     @app.exception_handler(ApiError)

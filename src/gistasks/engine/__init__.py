@@ -1,0 +1,9 @@
+"""The engine: turns due schedules into run records and run records into executions."""
+
+from gistasks.engine.clock import Clock, ManualClock, SystemClock
+from gistasks.engine.engine import Engine
+from gistasks.engine.service import TaskError, TaskService
+from gistasks.engine.settings import EngineSettings
+
+__all__ = ["Clock", "Engine", "EngineSettings", "ManualClock", "SystemClock", "TaskError",
+           "TaskService"]

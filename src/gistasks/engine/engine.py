@@ -1,0 +1,374 @@
+"""The engine of one node: the firing loop, the workers, leases and recovery.
+
+* **Firing**: due tasks are claimed in short batched transactions that record their runs
+  (:meth:`Store.claim_due` with :func:`plan_fires`); the loop then sleeps until the earliest next
+  fire or a change (:meth:`Engine.wake`), never polling faster than that.
+* **Execution**: a dispatcher leases queued runs to this node, a pool of threads executes them
+  (in a child process for types that ask for it), a finisher records outcomes in batches, and a
+  heartbeat renews the leases of running work.
+* **Recovery**: runs whose lease expired (their node died) are failed with "node lost", or
+  re-queued when their type is idempotent.
+* **Shutdown**: stop claiming, let running work finish within the grace period, release the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from gistasks.engine.clock import Clock, SystemClock
+from gistasks.engine.planner import plan_fires
+from gistasks.engine.settings import EngineSettings
+from gistasks.store import ClaimedRun, FirePlan, Store, TaskRecord
+from gistasks.tasktypes import Outcome, Registry, RunContext, registry
+
+log = logging.getLogger("gistasks.engine")
+
+
+def node_name() -> str:
+    """A name for this process, unique in a cluster: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Running:
+    claimed: ClaimedRun
+    ctx: RunContext
+    process: Any = None
+    cancel_reason: str = ""
+
+
+@dataclass
+class EngineStats:
+    fires_recorded: int = 0
+    runs_finished: int = 0
+    runs_recovered: int = 0
+    lateness_ms: list[int] = field(default_factory=list)
+
+
+class Engine:
+    """Scheduler and workers of one node. ``start`` runs them in threads; ``stop`` ends them."""
+
+    def __init__(self, store: Store, settings: EngineSettings | None = None,
+                 clock: Clock | None = None, types: Registry | None = None,
+                 node: str | None = None, use_database_clock: bool = True,
+                 record_lateness: bool = False) -> None:
+        self.store = store
+        self.settings = settings or EngineSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.types = types or registry
+        self.node = node or node_name()
+        self.use_database_clock = use_database_clock and not store.is_sqlite and clock is None
+        self.stats = EngineStats()
+        self._record_lateness = record_lateness
+        self._wake = threading.Event()
+        self._work = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._outcomes: queue.Queue[tuple[str, Outcome]] = queue.Queue()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        if self.use_database_clock:
+            db_now = self.store.database_now_ms()
+            if db_now is not None:
+                return db_now
+        return self.clock.now_ms()
+
+    def _history_limit(self, task: TaskRecord) -> int:
+        s = self.settings
+        return s.history_system if task.scope == "system" else s.history_user
+
+    def _plan(self, task: TaskRecord, now: int, busy: bool) -> FirePlan:
+        return plan_fires(task, now, busy, self.settings)
+
+    # -- firing ---------------------------------------------------------------------------------
+
+    def fire_due(self) -> int:
+        """Claim every due task now; returns how many tasks were due. One pass, no waiting."""
+        total = 0
+        while True:
+            now = self.now_ms()
+            due = self.store.claim_due(now, self.settings.claim_batch, self._plan,
+                                       self._history_limit)
+            total += len(due)
+            if due:
+                self._work.set()
+            if len(due) < self.settings.claim_batch:
+                break
+        self.stats.fires_recorded += total
+        return total
+
+    def wake(self) -> None:
+        """Tell the firing loop that schedules changed (a task was created, enabled, …)."""
+        self._wake.set()
+
+    def _firing_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.fire_due()
+                earliest = self.store.earliest_fire()
+            except Exception:
+                log.exception("firing pass failed; retrying")
+                earliest = None
+            now = self.now_ms()
+            sleep = self.settings.max_sleep_s
+            if earliest is not None:
+                sleep = min(sleep, max(0.0, (earliest - now) / 1000))
+            self._wake.clear()
+            if sleep > 0:
+                self.clock.wait(self._wake, sleep)
+
+    # -- execution ------------------------------------------------------------------------------
+
+    def execute_queued(self) -> int:
+        """Run every queued run in this thread, one after the other (tests and tools)."""
+        done = 0
+        while True:
+            claimed = self.store.claim_runs(self.node, self.now_ms(), self.settings.lease_ms, 50)
+            if not claimed:
+                return done
+            for c in claimed:
+                outcome = self._execute(c)
+                self.store.finish_runs(self.node, [(c.run.id, outcome.status, outcome.result,
+                                                    outcome.url)], self.now_ms(),
+                                       self.settings.failed_runs_to_disable)
+                done += 1
+
+    def _dispatch_loop(self) -> None:
+        assert self._pool is not None
+        while not self._stopping.is_set():
+            with self._lock:
+                free = self.settings.workers - len(self._running)
+            claimed: list[ClaimedRun] = []
+            if free > 0:
+                try:
+                    claimed = self.store.claim_runs(self.node, self.now_ms(),
+                                                    self.settings.lease_ms, free)
+                except Exception:
+                    log.exception("claiming runs failed; retrying")
+            for c in claimed:
+                self._pool.submit(self._run_one, c)
+            if not claimed:
+                self._work.wait(0.5)
+                self._work.clear()
+
+    def _run_one(self, claimed: ClaimedRun) -> None:
+        try:
+            outcome = self._execute(claimed)
+        except BaseException as exc:
+            outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+        self._outcomes.put((claimed.run.id, outcome))
+
+    def _execute(self, claimed: ClaimedRun) -> Outcome:
+        task_type = self.types.get(claimed.task_type)
+        if self._record_lateness and claimed.run.started is not None:
+            self.stats.lateness_ms.append(self.now_ms() - claimed.run.scheduled_for)
+        if task_type is None:
+            return Outcome("failed", f"unknown task type {claimed.task_type!r} on node "
+                                     f"{self.node}")
+        try:
+            params = json.loads(claimed.parameters or "{}")
+        except ValueError:
+            return Outcome("failed", "the task's parameters are not valid JSON")
+        ctx = RunContext(claimed.run.id, claimed.run.task_id, claimed.run.scheduled_for,
+                         claimed.owner, params, claimed.item_id, claimed.task_url)
+        running = _Running(claimed, ctx)
+        with self._lock:
+            self._running[claimed.run.id] = running
+        try:
+            if task_type.isolation == "process":
+                return self._execute_in_child(running, task_type.name, task_type.time_limit_s)
+            return self._execute_in_thread(running, task_type.execute, task_type.time_limit_s)
+        finally:
+            with self._lock:
+                self._running.pop(claimed.run.id, None)
+
+    def _execute_in_thread(self, running: _Running, execute: Callable[[RunContext], Outcome],
+                           limit: float | None) -> Outcome:
+        if limit is None:
+            outcome = execute(running.ctx)
+        else:
+            box: list[Outcome | BaseException] = []
+
+            def target() -> None:
+                try:
+                    box.append(execute(running.ctx))
+                except BaseException as exc:
+                    box.append(exc)
+
+            worker = threading.Thread(target=target, daemon=True)
+            worker.start()
+            worker.join(limit)
+            if worker.is_alive():
+                running.ctx.cancelled.set()
+                return Outcome("failed", f"time limit of {limit:g} s exceeded")
+            if isinstance(box[0], BaseException):
+                raise box[0]
+            outcome = box[0]
+        if running.cancel_reason:
+            return Outcome("failed", running.cancel_reason)
+        return outcome
+
+    def _execute_in_child(self, running: _Running, type_name: str,
+                          limit: float | None) -> Outcome:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        c = running.ctx
+        payload = {"run_id": c.run_id, "task_id": c.task_id, "scheduled_for": c.scheduled_for,
+                   "owner": c.owner, "parameters": c.parameters, "item_id": c.item_id,
+                   "task_url": c.task_url}
+        proc = ctx.Process(target=_child_main, args=(type_name, payload, child), daemon=True)
+        proc.start()
+        child.close()
+        running.process = proc
+        deadline = None if limit is None else self.clock.now_ms() + int(limit * 1000)
+        result: Outcome | None = None
+        while True:
+            if parent.poll(0.05):
+                try:
+                    status, text, url = parent.recv()
+                    result = Outcome(status, text, url)
+                except (EOFError, OSError):
+                    result = None
+                break
+            if not proc.is_alive():
+                break
+            if running.cancel_reason or c.cancelled.is_set():
+                break
+            if deadline is not None and self.clock.now_ms() >= deadline:
+                running.cancel_reason = f"time limit of {limit:g} s exceeded"
+                break
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+        proc.join()
+        parent.close()
+        if running.cancel_reason:
+            return Outcome("failed", running.cancel_reason)
+        if result is None:
+            return Outcome("failed", f"the run's process ended without a result (exit code "
+                                     f"{proc.exitcode})")
+        return result
+
+    def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
+        """Cancel a run executing on this node; True if it was running here."""
+        with self._lock:
+            running = self._running.get(run_id)
+        if running is None:
+            return False
+        running.cancel_reason = reason
+        running.ctx.cancelled.set()
+        return True
+
+    def _finish_loop(self) -> None:
+        while True:
+            try:
+                first = self._outcomes.get(timeout=0.2)
+            except queue.Empty:
+                if self._stopped.is_set():
+                    return
+                continue
+            batch = [first]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._outcomes.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.store.finish_runs(
+                    self.node, [(rid, o.status, o.result, o.url) for rid, o in batch],
+                    self.now_ms(), self.settings.failed_runs_to_disable)
+                self.stats.runs_finished += len(batch)
+            except Exception:
+                log.exception("recording %d outcomes failed", len(batch))
+
+    def recover(self) -> int:
+        """Fail or re-queue runs whose lease expired; returns how many."""
+        found = self.store.recover_expired(self.now_ms(), self.types.idempotent_names(),
+                                           self.settings.failed_runs_to_disable)
+        if found:
+            log.warning("recovered %d run(s) whose node was lost", len(found))
+            self._work.set()
+        self.stats.runs_recovered += len(found)
+        return len(found)
+
+    def _lease_loop(self) -> None:
+        period = self.settings.lease_ms / 3000
+        while not self._stopped.wait(period):
+            try:
+                with self._lock:
+                    ids = list(self._running)
+                self.store.heartbeat(self.node, ids, self.now_ms() + self.settings.lease_ms)
+                if not self._stopping.is_set():
+                    self.recover()
+            except Exception:
+                log.exception("lease renewal failed")
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what dead nodes left, then start firing and executing in threads."""
+        self.recover()
+        self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="gistasks-run")
+        for name, target in (("fire", self._firing_loop), ("dispatch", self._dispatch_loop),
+                             ("finish", self._finish_loop), ("lease", self._lease_loop)):
+            t = threading.Thread(target=target, name=f"gistasks-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming; wait up to the grace period for running work; release the rest."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._stopping.set()
+        self._wake.set()
+        self._work.set()
+        deadline = self.clock.now_ms() + int(grace * 1000)
+        while self._running and self.clock.now_ms() < deadline:
+            threading.Event().wait(0.05)
+        with self._lock:
+            leftover = list(self._running)
+        for run_id in leftover:
+            self.cancel(run_id, "the server shut down before the run finished")
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        while not self._outcomes.empty():
+            threading.Event().wait(0.05)
+        self._stopped.set()
+        for t in self._threads:
+            t.join(10)
+        if leftover:
+            self.store.release_runs(self.node, leftover, self.now_ms(),
+                                    self.types.idempotent_names(),
+                                    self.settings.failed_runs_to_disable)
+
+
+def _child_main(type_name: str, payload: dict[str, Any], conn: Any) -> None:
+    """Entry point of a run's child process: execute and send (status, result, url) back."""
+    task_type = registry.get(type_name)
+    try:
+        if task_type is None:
+            outcome = Outcome("failed", f"unknown task type {type_name!r} in the child process")
+        else:
+            outcome = task_type.execute(RunContext(**payload))
+    except BaseException as exc:
+        outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+    conn.send((outcome.status, outcome.result, outcome.url))
+    conn.close()

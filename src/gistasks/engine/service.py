@@ -1,0 +1,124 @@
+"""Task operations for the API and the CLI: plain Python, no HTTP.
+
+Creating, changing, pausing and resuming a task all end in a new ``next_fire_at`` computed from
+now, so a change takes effect from the next fire and resuming never replays old fires.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from gistasks.cron import CronExpression
+from gistasks.engine.engine import Engine
+from gistasks.engine.planner import first_fire_ms, task_schedule
+from gistasks.store import RunRecord, TaskRecord, new_id
+
+
+class TaskError(ValueError):
+    """A task operation that cannot be done; the message says why."""
+
+
+class TaskService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+
+    def create(self, *, scope: str, owner: str, type: str, cron_expression: str,
+               title: str = "", item_id: str | None = None, task_url: str | None = None,
+               parameters: dict[str, Any] | None = None, time_zone: str = "UTC",
+               dst_gap: str = "shift", dst_overlap: str = "earlier",
+               start_date: int | None = None, end_date: int | None = None,
+               max_occurrences: int = -1, overlap_policy: str = "skip",
+               misfire_grace_ms: int | None = None, active: bool = True) -> TaskRecord:
+        """Store a new task and schedule its first fire; raises TaskError if it never fires."""
+        expr = CronExpression(cron_expression, timezone=time_zone, dst_gap=dst_gap,
+                              dst_overlap=dst_overlap)
+        if max_occurrences < -1:
+            raise TaskError("maxOccurrences must be -1 (unlimited) or more")
+        if overlap_policy not in ("skip", "allow"):
+            raise TaskError("overlap policy must be skip or allow")
+        now = self.engine.now_ms()
+        nxt = first_fire_ms(expr, now, start_date, end_date)
+        if nxt is None:
+            raise TaskError("the schedule never fires between its start and end dates")
+        task = TaskRecord(
+            id=new_id(), scope=scope, owner=owner, type=type, title=title, item_id=item_id,
+            task_url=task_url, parameters=json.dumps(parameters or {}),
+            cron_expression=expr.expression, time_zone=expr.timezone, dst_gap=dst_gap,
+            dst_overlap=dst_overlap, start_date=start_date, end_date=end_date,
+            max_occurrences=max_occurrences, occurrences=0, consecutive_failures=0,
+            active=active, task_state="active" if active else "paused",
+            misfire_grace_ms=misfire_grace_ms, overlap_policy=overlap_policy,
+            next_fire_at=nxt if active else None, last_start=None, created=now, updated=now,
+            generation=0,
+        )
+        self.store.insert_task(task)
+        self.engine.wake()
+        return task
+
+    def _require(self, task_id: str) -> TaskRecord:
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise TaskError(f"task {task_id} does not exist")
+        return task
+
+    def update(self, task_id: str, **changes: Any) -> TaskRecord:
+        """Change a task; a new schedule, dates or limits take effect from the next fire."""
+        task = self._require(task_id)
+        candidate = replace(task, **changes)
+        expr = task_schedule(candidate)
+        now = self.engine.now_ms()
+        values = dict(changes, updated=now, cron_expression=expr.expression)
+        if candidate.active:
+            remaining = (candidate.max_occurrences < 0
+                         or candidate.occurrences < candidate.max_occurrences)
+            nxt = first_fire_ms(expr, now, candidate.start_date, candidate.end_date)
+            if nxt is None or not remaining:
+                values.update(next_fire_at=None, active=False, task_state="completed")
+            else:
+                values.update(next_fire_at=nxt, task_state="active")
+        updated = self.store.update_task(task_id, **values)
+        assert updated is not None
+        self.engine.wake()
+        return updated
+
+    def disable(self, task_id: str) -> TaskRecord:
+        """Pause: no fire until enabled again."""
+        self._require(task_id)
+        now = self.engine.now_ms()
+        updated = self.store.update_task(task_id, active=False, task_state="paused",
+                                         next_fire_at=None, updated=now)
+        assert updated is not None
+        return updated
+
+    def enable(self, task_id: str) -> TaskRecord:
+        """Resume from now: the next fire after now, without a burst of the fires missed."""
+        task = self._require(task_id)
+        now = self.engine.now_ms()
+        if task.max_occurrences >= 0 and task.occurrences >= task.max_occurrences:
+            updated = self.store.update_task(task_id, active=False, task_state="completed",
+                                             next_fire_at=None, updated=now)
+        else:
+            nxt = first_fire_ms(task_schedule(task), now, task.start_date, task.end_date)
+            updated = self.store.update_task(
+                task_id, active=nxt is not None, next_fire_at=nxt, consecutive_failures=0,
+                task_state="active" if nxt is not None else "completed", updated=now)
+        assert updated is not None
+        self.engine.wake()
+        return updated
+
+    def delete(self, task_id: str) -> None:
+        if not self.store.delete_task(task_id):
+            raise TaskError(f"task {task_id} does not exist")
+
+    def run_now(self, task_id: str) -> RunRecord:
+        """Queue one run of the task now, outside its schedule (it does not count as a fire)."""
+        self._require(task_id)
+        now = self.engine.now_ms()
+        run = self.store.insert_run(task_id, now, now)
+        if run is None:
+            raise TaskError("a run for this instant already exists; try again")
+        self.engine.wake()
+        return run

@@ -1,0 +1,55 @@
+"""Engine settings, with the ArcGIS defaults where ArcGIS has one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    misfire_grace_ms: int = 60_000
+    """A fire later than this is a misfire: coalesced into one run now, the rest recorded."""
+    failed_runs_to_disable: int = 5
+    """ArcGIS ``FailedRunsToDisableTask``: consecutive failures that stop a task."""
+    history_user: int = 30
+    """Runs kept per user task."""
+    history_system: int = 100
+    """Runs kept per system task."""
+    lease_ms: int = 30_000
+    """How long a run stays leased to a node without a heartbeat."""
+    workers: int = 8
+    """Runs executed at once by one node."""
+    claim_batch: int = 500
+    """Due tasks claimed per transaction."""
+    shutdown_grace_s: float = 30.0
+    """On SIGTERM, how long running work may take to finish before it is released."""
+    max_sleep_s: float = 5.0
+    """The longest the firing loop sleeps without looking at the database (other nodes)."""
+    misfire_count_limit: int = 100_000
+    """At most this many missed fires are counted one by one (the rest are summarised)."""
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> EngineSettings:
+        """Defaults overridden by ``GISTASKS_LEASE_SECONDS``, ``GISTASKS_MISFIRE_GRACE_SECONDS``,
+        ``GISTASKS_HISTORY_USER``, ``GISTASKS_HISTORY_SYSTEM``, ``GISTASKS_WORKERS``,
+        ``GISTASKS_FAILED_RUNS_TO_DISABLE`` and ``GISTASKS_SHUTDOWN_GRACE_SECONDS``."""
+        env = os.environ if environ is None else environ
+        s = cls()
+        pairs = {
+            "GISTASKS_LEASE_SECONDS": ("lease_ms", 1000),
+            "GISTASKS_MISFIRE_GRACE_SECONDS": ("misfire_grace_ms", 1000),
+            "GISTASKS_HISTORY_USER": ("history_user", 1),
+            "GISTASKS_HISTORY_SYSTEM": ("history_system", 1),
+            "GISTASKS_WORKERS": ("workers", 1),
+            "GISTASKS_FAILED_RUNS_TO_DISABLE": ("failed_runs_to_disable", 1),
+        }
+        for var, (name, scale) in pairs.items():
+            if env.get(var):
+                value = float(env[var])
+                if value <= 0:
+                    raise ValueError(f"{var} must be positive, not {env[var]!r}")
+                s = replace(s, **{name: int(value * scale)})
+        if env.get("GISTASKS_SHUTDOWN_GRACE_SECONDS"):
+            s = replace(s, shutdown_grace_s=float(env["GISTASKS_SHUTDOWN_GRACE_SECONDS"]))
+        return s

@@ -1,0 +1,24 @@
+"""Durable state: SQLAlchemy Core tables, Alembic migrations, and every SQL statement."""
+
+from gistasks.store.records import (
+    RUN_STATUSES,
+    TASK_STATES,
+    ClaimedRun,
+    FirePlan,
+    NewRun,
+    RunRecord,
+    TaskRecord,
+)
+from gistasks.store.store import Store, new_id
+
+__all__ = [
+    "RUN_STATUSES",
+    "TASK_STATES",
+    "ClaimedRun",
+    "FirePlan",
+    "NewRun",
+    "RunRecord",
+    "Store",
+    "TaskRecord",
+    "new_id",
+]

@@ -1,0 +1,77 @@
+"""The tables, as SQLAlchemy Core objects. Alembic migrations (``migrations/``) create them.
+
+Times are epoch milliseconds (``BigInteger``), as ArcGIS returns them. A fire is a run row whose
+key ``(task_id, scheduled_for)`` is unique: inserting the same fire twice does nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("scope", String(8), nullable=False),  # "user" (Sharing API) or "system" (admin API)
+    Column("owner", String(128), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("title", String(256), nullable=False, default=""),
+    Column("item_id", String(64)),
+    Column("task_url", Text),
+    Column("parameters", Text, nullable=False, default="{}"),
+    Column("cron_expression", String(1000), nullable=False),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("dst_gap", String(8), nullable=False, default="shift"),
+    Column("dst_overlap", String(8), nullable=False, default="earlier"),
+    Column("start_date", BigInteger),
+    Column("end_date", BigInteger),
+    Column("max_occurrences", Integer, nullable=False, default=-1),
+    Column("occurrences", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("task_state", String(16), nullable=False, default="active"),
+    Column("misfire_grace_ms", Integer),  # None: the engine's setting
+    Column("overlap_policy", String(8), nullable=False, default="skip"),
+    Column("next_fire_at", BigInteger),  # None when the task will not fire again
+    Column("last_start", BigInteger),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("generation", Integer, nullable=False, default=0),
+)
+Index("ix_tasks_next_fire_at", tasks.c.next_fire_at)
+Index("ix_tasks_owner", tasks.c.scope, tasks.c.owner)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("task_id", String(32), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("scheduled_for", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("node", String(128)),
+    Column("lease_until", BigInteger),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False),
+    Column("started", BigInteger),
+    Column("ended", BigInteger),
+    Column("modified", BigInteger, nullable=False),
+    UniqueConstraint("task_id", "scheduled_for", name="uq_runs_task_fire"),
+)
+Index("ix_runs_queue", runs.c.status, runs.c.scheduled_for)
+Index("ix_runs_task", runs.c.task_id, runs.c.scheduled_for)

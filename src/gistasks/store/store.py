@@ -1,0 +1,438 @@
+"""Every SQL statement of gistasks. Nothing above this module writes SQL.
+
+The same statements run on SQLite (WAL, one writer at a time through ``BEGIN IMMEDIATE``) and on
+PostgreSQL (psycopg 3, row locks with ``FOR UPDATE SKIP LOCKED`` so that several nodes claim
+disjoint work, and the database clock).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from gistasks.store.records import ClaimedRun, FirePlan, RunRecord, TaskRecord
+from gistasks.store.schema import runs, tasks
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+ACTIVE_RUN_STATES = ("scheduled", "executing")
+
+Planner = Callable[[TaskRecord, int, bool], FirePlan]
+"""(due task, now in ms, whether a run of it is still queued or executing) -> what to do."""
+
+
+def new_id() -> str:
+    """A 32-character lower-case hex id, as ArcGIS ids are."""
+    return uuid.uuid4().hex
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """The database of one gistasks deployment (SQLite file or PostgreSQL database)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                self.url, poolclass=NullPool, connect_args={"timeout": 30}
+            )
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_engine(self.url, pool_size=8, max_overflow=8,
+                                        pool_pre_ping=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # -- transactions -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(immediate=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def database_now_ms(self) -> int | None:
+        """The database clock on PostgreSQL (one clock for every node); None on SQLite."""
+        if self.is_sqlite:
+            return None
+        with self._read() as conn:
+            value = conn.execute(
+                text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
+            ).scalar_one()
+        return int(value)
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    def insert_task(self, task: TaskRecord) -> None:
+        with self._write() as conn:
+            conn.execute(insert(tasks).values(**asdict(task)))
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+        return None if row is None else TaskRecord.from_row(row)
+
+    def list_tasks(self, scope: str | None = None, owner: str | None = None) -> list[TaskRecord]:
+        stmt = select(tasks).order_by(tasks.c.created, tasks.c.id)
+        if scope is not None:
+            stmt = stmt.where(tasks.c.scope == scope)
+        if owner is not None:
+            stmt = stmt.where(tasks.c.owner == owner)
+        with self._read() as conn:
+            return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
+
+    def count_tasks(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(tasks)).scalar_one())
+
+    def update_task(self, task_id: str, **values: Any) -> TaskRecord | None:
+        """Change columns of a task; returns the new record, or None if there is no such task."""
+        with self._write() as conn:
+            values["generation"] = tasks.c.generation + 1
+            result = conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+            if result.rowcount == 0:
+                return None
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).one()
+        return TaskRecord.from_row(row)
+
+    def delete_task(self, task_id: str) -> bool:
+        """Delete a task and all its runs."""
+        with self._write() as conn:
+            conn.execute(delete(runs).where(runs.c.task_id == task_id))
+            return bool(conn.execute(delete(tasks).where(tasks.c.id == task_id)).rowcount)
+
+    def insert_tasks(self, records: Sequence[TaskRecord]) -> None:
+        """Insert many tasks in one transaction (bulk loads and benchmarks)."""
+        if records:
+            with self._write() as conn:
+                conn.execute(insert(tasks), [asdict(r) for r in records])
+
+    def earliest_fire(self) -> int | None:
+        """The earliest ``next_fire_at`` of an active task, or None."""
+        with self._read() as conn:
+            value = conn.execute(
+                select(func.min(tasks.c.next_fire_at)).where(tasks.c.active.is_(True))
+            ).scalar_one()
+        return None if value is None else int(value)
+
+    # -- firing -----------------------------------------------------------------------------------
+
+    def claim_due(self, now: int, limit: int, plan: Planner,
+                  history_limit: Callable[[TaskRecord], int]) -> list[TaskRecord]:
+        """Record the fires of up to ``limit`` due tasks in one transaction.
+
+        For each active task with ``next_fire_at <= now`` (locked with ``SKIP LOCKED`` on
+        PostgreSQL, so other nodes take other tasks), ``plan`` decides the runs to insert and the
+        task's new schedule state; runs are inserted with ``ON CONFLICT DO NOTHING`` on (task,
+        fire time), so a fire is never recorded twice, and ``occurrences`` grows by the rows
+        actually inserted. Run history beyond ``history_limit(task)`` is pruned in the same
+        transaction. Returns the tasks that were due.
+        """
+        with self._write() as conn:
+            due_stmt = (
+                select(tasks)
+                .where(tasks.c.active.is_(True), tasks.c.next_fire_at <= now)
+                .order_by(tasks.c.next_fire_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            due = [TaskRecord.from_row(r) for r in conn.execute(due_stmt)]
+            if not due:
+                return []
+            ids = [t.id for t in due]
+            busy = set(conn.execute(
+                select(runs.c.task_id).where(
+                    runs.c.task_id.in_(ids), runs.c.status.in_(ACTIVE_RUN_STATES)
+                ).distinct()
+            ).scalars())
+            plans = [(t, plan(t, now, t.id in busy)) for t in due]
+            new_rows = [
+                {"id": r.id, "task_id": t.id, "scheduled_for": r.scheduled_for,
+                 "status": r.status, "result": r.result, "url": "", "node": None,
+                 "lease_until": None, "attempt": 0, "created": now, "started": None,
+                 "ended": None if r.status == "scheduled" else now, "modified": now}
+                for t, p in plans for r in p.runs
+            ]
+            inserted: dict[str, int] = {}
+            if new_rows:
+                for run_id in self._insert_runs(conn, new_rows):
+                    inserted[run_id] = 1
+            updates = []
+            for t, p in plans:
+                added = sum(1 for r in p.runs if r.id in inserted)
+                updates.append({
+                    "b_id": t.id, "b_next": p.next_fire_at,
+                    "b_occ": t.occurrences + added, "b_last": p.last_start,
+                    "b_state": p.task_state, "b_active": p.active,
+                })
+            conn.execute(
+                update(tasks).where(tasks.c.id == bindparam("b_id")).values(
+                    next_fire_at=bindparam("b_next"), occurrences=bindparam("b_occ"),
+                    last_start=bindparam("b_last"), task_state=bindparam("b_state"),
+                    active=bindparam("b_active"),
+                ),
+                updates,
+            )
+            for t, p in plans:
+                keep = history_limit(t)
+                if p.runs and t.occurrences + len(p.runs) > keep:
+                    self._prune(conn, t.id, keep)
+        return due
+
+    def _insert_runs(self, conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
+        ins = (sqlite.insert(runs) if self.is_sqlite else postgresql.insert(runs))
+        stmt = ins.on_conflict_do_nothing(index_elements=["task_id", "scheduled_for"]).returning(
+            runs.c.id
+        )
+        result = conn.execute(stmt, rows)
+        return list(result.scalars())
+
+    def _prune(self, conn: Connection, task_id: str, keep: int) -> None:
+        newest = (
+            select(runs.c.id).where(runs.c.task_id == task_id)
+            .order_by(runs.c.scheduled_for.desc()).limit(keep)
+        )
+        conn.execute(
+            delete(runs).where(
+                runs.c.task_id == task_id,
+                runs.c.status.not_in(ACTIVE_RUN_STATES),
+                runs.c.id.not_in(newest.scalar_subquery()),
+            )
+        )
+
+    def insert_run(self, task_id: str, scheduled_for: int, now: int, status: str = "scheduled",
+                   result: str = "") -> RunRecord | None:
+        """Queue one run of a task (a manual run); None if that fire time is already recorded."""
+        record = RunRecord(id=new_id(), task_id=task_id, scheduled_for=scheduled_for,
+                           status=status, result=result, url="", node=None, lease_until=None,
+                           attempt=0, created=now, started=None, ended=None, modified=now)
+        with self._write() as conn:
+            if not self._insert_runs(conn, [asdict(record)]):
+                return None
+        return record
+
+    # -- execution --------------------------------------------------------------------------------
+
+    def claim_runs(self, node: str, now: int, lease_ms: int, limit: int) -> list[ClaimedRun]:
+        """Lease up to ``limit`` queued runs to ``node``: they become ``executing``."""
+        with self._write() as conn:
+            rows = conn.execute(
+                select(runs.c.id)
+                .where(runs.c.status == "scheduled", runs.c.scheduled_for <= now)
+                .order_by(runs.c.scheduled_for)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).scalars().all()
+            if not rows:
+                return []
+            conn.execute(
+                update(runs).where(runs.c.id.in_(rows)).values(
+                    status="executing", node=node, lease_until=now + lease_ms, started=now,
+                    attempt=runs.c.attempt + 1, modified=now,
+                )
+            )
+            joined = conn.execute(
+                select(runs, tasks.c.type.label("t_type"), tasks.c.parameters.label("t_params"),
+                       tasks.c.item_id.label("t_item"), tasks.c.task_url.label("t_url"),
+                       tasks.c.owner.label("t_owner"))
+                .join(tasks, tasks.c.id == runs.c.task_id)
+                .where(runs.c.id.in_(rows))
+                .order_by(runs.c.scheduled_for)
+            ).all()
+        out = []
+        for r in joined:
+            m: dict[str, Any] = dict(r._mapping)
+            record = RunRecord(**{k: m[k] for k in RunRecord.__slots__})
+            out.append(ClaimedRun(record, m["t_type"], m["t_params"], m["t_item"], m["t_url"],
+                                  m["t_owner"]))
+        return out
+
+    def heartbeat(self, node: str, run_ids: Collection[str], lease_until: int) -> None:
+        """Extend the leases ``node`` holds on ``run_ids``."""
+        if run_ids:
+            with self._write() as conn:
+                conn.execute(
+                    update(runs).where(runs.c.id.in_(list(run_ids)), runs.c.node == node,
+                                       runs.c.status == "executing")
+                    .values(lease_until=lease_until)
+                )
+
+    def finish_runs(self, node: str, outcomes: Iterable[tuple[str, str, str, str]], now: int,
+                    fail_threshold: int) -> int:
+        """Record outcomes ``(run_id, status, result, url)`` of runs ``node`` executed.
+
+        A run whose lease was lost meanwhile (recovered by another node) is left alone. A task
+        whose consecutive failures reach ``fail_threshold`` stops with state ``failed``.
+        Returns the number of runs recorded.
+        """
+        batch = list(outcomes)
+        if not batch:
+            return 0
+        done = 0
+        with self._write() as conn:
+            for run_id, status, result, url in batch:
+                res = conn.execute(
+                    update(runs).where(runs.c.id == run_id, runs.c.node == node,
+                                       runs.c.status == "executing")
+                    .values(status=status, result=result, url=url, ended=now, modified=now,
+                            lease_until=None)
+                    .returning(runs.c.task_id)
+                ).scalar_one_or_none()
+                if res is None:
+                    continue
+                done += 1
+                self._count_outcome(conn, res, status, now, fail_threshold)
+        return done
+
+    def _count_outcome(self, conn: Connection, task_id: str, status: str, now: int,
+                       fail_threshold: int) -> None:
+        if status == "succeeded":
+            conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.consecutive_failures
+                                             != 0).values(consecutive_failures=0))
+        elif status == "failed":
+            conn.execute(update(tasks).where(tasks.c.id == task_id).values(
+                consecutive_failures=tasks.c.consecutive_failures + 1))
+            conn.execute(update(tasks).where(
+                tasks.c.id == task_id, tasks.c.consecutive_failures >= fail_threshold,
+                tasks.c.task_state == "active",
+            ).values(task_state="failed", active=False, next_fire_at=None, updated=now))
+
+    def recover_expired(self, now: int, idempotent_types: Collection[str],
+                        fail_threshold: int) -> list[RunRecord]:
+        """Finish runs whose lease expired (their node died): re-queue or fail them.
+
+        Runs of idempotent task types go back to ``scheduled``; the others become ``failed``
+        with the reason. Returns the runs as they were found.
+        """
+        with self._write() as conn:
+            found = conn.execute(
+                select(runs, tasks.c.type.label("t_type"))
+                .join(tasks, tasks.c.id == runs.c.task_id)
+                .where(runs.c.status == "executing", runs.c.lease_until < now)
+                .with_for_update(skip_locked=True, of=runs)
+            ).all()
+            out = []
+            for r in found:
+                m: dict[str, Any] = dict(r._mapping)
+                record = RunRecord(**{k: m[k] for k in RunRecord.__slots__})
+                out.append(record)
+                if m["t_type"] in idempotent_types:
+                    conn.execute(update(runs).where(runs.c.id == record.id).values(
+                        status="scheduled", node=None, lease_until=None, modified=now,
+                        result=f"re-queued: node {record.node} lost"))
+                else:
+                    conn.execute(update(runs).where(runs.c.id == record.id).values(
+                        status="failed", lease_until=None, ended=now, modified=now,
+                        result=f"node lost: {record.node} stopped renewing its lease"))
+                    self._count_outcome(conn, record.task_id, "failed", now, fail_threshold)
+        return out
+
+    def release_runs(self, node: str, run_ids: Collection[str], now: int,
+                     idempotent_types: Collection[str], fail_threshold: int) -> None:
+        """Give back runs ``node`` could not finish before shutting down."""
+        if not run_ids:
+            return
+        with self._write() as conn:
+            found = conn.execute(
+                select(runs.c.id, runs.c.task_id, tasks.c.type)
+                .join(tasks, tasks.c.id == runs.c.task_id)
+                .where(runs.c.id.in_(list(run_ids)), runs.c.node == node,
+                       runs.c.status == "executing")
+            ).all()
+            for run_id, task_id, task_type in found:
+                if task_type in idempotent_types:
+                    conn.execute(update(runs).where(runs.c.id == run_id).values(
+                        status="scheduled", node=None, lease_until=None, modified=now,
+                        result="re-queued: the server shut down during the run"))
+                else:
+                    conn.execute(update(runs).where(runs.c.id == run_id).values(
+                        status="failed", lease_until=None, ended=now, modified=now,
+                        result="the server shut down before the run finished"))
+                    self._count_outcome(conn, task_id, "failed", now, fail_threshold)
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def runs_of(self, task_id: str) -> list[RunRecord]:
+        """The runs of a task, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(runs).where(runs.c.task_id == task_id)
+                                .order_by(runs.c.scheduled_for.desc()))
+            return [RunRecord.from_row(r) for r in rows]
+
+    def all_runs(self) -> list[RunRecord]:
+        with self._read() as conn:
+            return [RunRecord.from_row(r)
+                    for r in conn.execute(select(runs).order_by(runs.c.scheduled_for))]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        return None if row is None else RunRecord.from_row(row)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, a generous busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for writes."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

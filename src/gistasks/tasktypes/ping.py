@@ -1,0 +1,20 @@
+"""``Ping``: a task that only records that the scheduler fired it.
+
+Useful to watch the scheduler itself (a heartbeat task whose run history shows every fire and
+its lateness) and as the no-op type of the scheduler benchmark. Idempotent, runs in-process.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gistasks.tasktypes.base import Outcome, RunContext, TaskType
+
+
+class Ping(TaskType):
+    name = "Ping"
+    idempotent = True
+
+    def execute(self, ctx: RunContext) -> Outcome:
+        lateness = int(time.time() * 1000) - ctx.scheduled_for
+        return Outcome("succeeded", f"pong ({lateness} ms after the scheduled time)")
