@@ -77,6 +77,7 @@ class Engine:
         self._stopped = threading.Event()
         self._outcomes: queue.Queue[tuple[str, Outcome]] = queue.Queue()
         self._running: dict[str, _Running] = {}
+        self._leased: set[str] = set()  # claimed by this node and not yet finished
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -154,7 +155,7 @@ class Engine:
         assert self._pool is not None
         while not self._stopping.is_set():
             with self._lock:
-                free = self.settings.workers - len(self._running)
+                free = self.settings.workers * (1 + self.settings.prefetch) - len(self._leased)
             claimed: list[ClaimedRun] = []
             if free > 0:
                 try:
@@ -162,6 +163,8 @@ class Engine:
                                                     self.settings.lease_ms, free)
                 except Exception:
                     log.exception("claiming runs failed; retrying")
+            with self._lock:
+                self._leased.update(c.run.id for c in claimed)
             for c in claimed:
                 self._pool.submit(self._run_one, c)
             if not claimed:
@@ -174,6 +177,8 @@ class Engine:
         except BaseException as exc:
             outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
         self._outcomes.put((claimed.run.id, outcome))
+        with self._lock:
+            self._leased.discard(claimed.run.id)
 
     def _execute(self, claimed: ClaimedRun) -> Outcome:
         task_type = self.types.get(claimed.task_type)
@@ -315,7 +320,7 @@ class Engine:
         while not self._stopped.wait(period):
             try:
                 with self._lock:
-                    ids = list(self._running)
+                    ids = list(self._leased)
                 self.store.heartbeat(self.node, ids, self.now_ms() + self.settings.lease_ms)
                 if not self._stopping.is_set():
                     self.recover()
@@ -344,7 +349,8 @@ class Engine:
         while self._running and self.clock.now_ms() < deadline:
             threading.Event().wait(0.05)
         with self._lock:
-            leftover = list(self._running)
+            leftover = list(self._leased)
+            started = set(self._running)
         for run_id in leftover:
             self.cancel(run_id, "the server shut down before the run finished")
         if self._pool is not None:
@@ -354,10 +360,12 @@ class Engine:
         self._stopped.set()
         for t in self._threads:
             t.join(10)
-        if leftover:
-            self.store.release_runs(self.node, leftover, self.now_ms(),
-                                    self.types.idempotent_names(),
-                                    self.settings.failed_runs_to_disable)
+        ids = self.types.idempotent_names()
+        now = self.now_ms()
+        fail = self.settings.failed_runs_to_disable
+        self.store.release_runs(self.node, [r for r in leftover if r in started], now, ids, fail)
+        self.store.release_runs(self.node, [r for r in leftover if r not in started], now, ids,
+                                fail, started=False)
 
 
 def _child_main(type_name: str, payload: dict[str, Any], conn: Any) -> None:

@@ -20,6 +20,8 @@ class EngineSettings:
     """How long a run stays leased to a node without a heartbeat."""
     workers: int = 8
     """Runs executed at once by one node."""
+    prefetch: int = 2
+    """Runs leased per worker beyond the one it executes (more: fewer claims, longer holds)."""
     claim_batch: int = 500
     """Due tasks claimed per transaction."""
     shutdown_grace_s: float = 30.0
@@ -42,6 +44,7 @@ class EngineSettings:
             "GISTASKS_HISTORY_USER": ("history_user", 1),
             "GISTASKS_HISTORY_SYSTEM": ("history_system", 1),
             "GISTASKS_WORKERS": ("workers", 1),
+            "GISTASKS_PREFETCH": ("prefetch", 1),
             "GISTASKS_FAILED_RUNS_TO_DISABLE": ("failed_runs_to_disable", 1),
         }
         for var, (name, scale) in pairs.items():

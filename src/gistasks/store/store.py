@@ -377,8 +377,13 @@ class Store:
         return out
 
     def release_runs(self, node: str, run_ids: Collection[str], now: int,
-                     idempotent_types: Collection[str], fail_threshold: int) -> None:
-        """Give back runs ``node`` could not finish before shutting down."""
+                     idempotent_types: Collection[str], fail_threshold: int,
+                     started: bool = True) -> None:
+        """Give back runs ``node`` could not finish before shutting down.
+
+        Runs that never started (``started=False``) are re-queued; started ones are re-queued
+        when their type is idempotent and failed with the reason otherwise.
+        """
         if not run_ids:
             return
         with self._write() as conn:
@@ -389,7 +394,7 @@ class Store:
                        runs.c.status == "executing")
             ).all()
             for run_id, task_id, task_type in found:
-                if task_type in idempotent_types:
+                if not started or task_type in idempotent_types:
                     conn.execute(update(runs).where(runs.c.id == run_id).values(
                         status="scheduled", node=None, lease_until=None, modified=now,
                         result="re-queued: the server shut down during the run"))
