@@ -213,7 +213,7 @@ def test_an_exception_in_a_run_is_recorded_as_failed(service: TaskService, store
     clock.set(T0 + 60_000)
     engine.fire_due()
     engine._run_one(store.claim_runs("node-a", T0 + 60_000, 30_000, 1)[0])
-    _, outcome = engine._outcomes.get_nowait()
+    _, outcome, _ = engine._outcomes.get_nowait()
     assert outcome.status == "failed" and outcome.result == "RuntimeError: boom"
 
 
@@ -268,7 +268,7 @@ def test_a_lost_lease_outcome_is_not_recorded_by_the_old_node(
     (claimed,) = store.claim_runs("slow-node", T0 + 60_000, 30_000, 10)
     clock.set(T0 + 100_000)
     engine.recover()
-    assert store.finish_runs("slow-node", [(claimed.run.id, "succeeded", "late", "")],
+    assert store.finish_runs("slow-node", [(claimed.run.id, "succeeded", "late", "", None)],
                              T0 + 100_000, 5) == 0
     assert store.runs_of(task_id)[0].result.startswith("node lost")
 
@@ -320,6 +320,9 @@ def test_started_engine_fires_every_second_and_executes(live: tuple[Engine, Task
     wait_for(lambda: sum(r.status == "succeeded" for r in store.runs_of(task.id)) >= 3)
     fires = [r.scheduled_for for r in store.runs_of(task.id)]
     assert len(fires) == len(set(fires)) and all(f % 1000 == 0 for f in fires)
+    done = [r for r in store.runs_of(task.id) if r.status == "succeeded"]
+    # Fires are recorded up to a second ahead, but never started before their time.
+    assert all(r.started is not None and r.started >= r.scheduled_for for r in done)
 
 
 def test_a_crashing_child_process_fails_the_run_not_the_server(

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import multiprocessing
@@ -75,7 +76,7 @@ class Engine:
         self._work = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._outcomes: queue.Queue[tuple[str, Outcome]] = queue.Queue()
+        self._outcomes: queue.Queue[tuple[str, Outcome, int]] = queue.Queue()
         self._running: dict[str, _Running] = {}
         self._leased: set[str] = set()  # claimed by this node and not yet finished
         self._lock = threading.Lock()
@@ -101,12 +102,16 @@ class Engine:
     # -- firing ---------------------------------------------------------------------------------
 
     def fire_due(self) -> int:
-        """Claim every due task now; returns how many tasks were due. One pass, no waiting."""
+        """Record every fire due now or within the look-ahead; returns how many tasks fired.
+
+        One pass, no waiting. Fires recorded ahead of time are started at their time by the
+        dispatcher.
+        """
         total = 0
         while True:
             now = self.now_ms()
             due = self.store.claim_due(now, self.settings.claim_batch, self._plan,
-                                       self._history_limit)
+                                       self._history_limit, now + self.settings.lookahead_ms)
             total += len(due)
             if due:
                 self._work.set()
@@ -130,7 +135,8 @@ class Engine:
             now = self.now_ms()
             sleep = self.settings.max_sleep_s
             if earliest is not None:
-                sleep = min(sleep, max(0.0, (earliest - now) / 1000))
+                ahead = earliest - self.settings.lookahead_ms - now
+                sleep = min(sleep, max(0.0, ahead / 1000))
             self._wake.clear()
             if sleep > 0:
                 self.clock.wait(self._wake, sleep)
@@ -145,45 +151,60 @@ class Engine:
             if not claimed:
                 return done
             for c in claimed:
+                started = self.now_ms()
                 outcome = self._execute(c)
                 self.store.finish_runs(self.node, [(c.run.id, outcome.status, outcome.result,
-                                                    outcome.url)], self.now_ms(),
+                                                    outcome.url, started)], self.now_ms(),
                                        self.settings.failed_runs_to_disable)
                 done += 1
 
     def _dispatch_loop(self) -> None:
+        """Lease queued runs (up to the look-ahead) and start each at its scheduled time."""
         assert self._pool is not None
+        pending: list[tuple[int, str, ClaimedRun]] = []  # a heap by scheduled time
+        capacity = self.settings.workers * (1 + self.settings.prefetch)
         while not self._stopping.is_set():
+            now = self.now_ms()
+            while pending and pending[0][0] <= now:
+                _, _, claimed = heapq.heappop(pending)
+                self._pool.submit(self._run_one, claimed)
             with self._lock:
-                free = self.settings.workers * (1 + self.settings.prefetch) - len(self._leased)
-            claimed: list[ClaimedRun] = []
+                free = capacity - len(self._leased)
+            claimed_now: list[ClaimedRun] = []
             if free > 0:
                 try:
-                    claimed = self.store.claim_runs(self.node, self.now_ms(),
-                                                    self.settings.lease_ms, free)
+                    claimed_now = self.store.claim_runs(
+                        self.node, now, self.settings.lease_ms, free,
+                        now + self.settings.lookahead_ms)
                 except Exception:
                     log.exception("claiming runs failed; retrying")
             with self._lock:
-                self._leased.update(c.run.id for c in claimed)
-            for c in claimed:
-                self._pool.submit(self._run_one, c)
-            if not claimed:
-                self._work.wait(0.5)
+                self._leased.update(c.run.id for c in claimed_now)
+            for c in claimed_now:
+                heapq.heappush(pending, (c.run.scheduled_for, c.run.id, c))
+            wait = 0.5
+            if pending:
+                wait = min(wait, max(0.0, (pending[0][0] - self.now_ms()) / 1000))
+            if wait > 0:
+                self._work.wait(wait)
                 self._work.clear()
+        # Runs still pending here were leased but never started: stop() releases them.
 
     def _run_one(self, claimed: ClaimedRun) -> None:
+        started = self.now_ms()
+        if self._record_lateness:
+            self.stats.lateness_ms.append(started - claimed.run.scheduled_for)
         try:
             outcome = self._execute(claimed)
         except BaseException as exc:
             outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
-        self._outcomes.put((claimed.run.id, outcome))
+        self._outcomes.put((claimed.run.id, outcome, started))
         with self._lock:
             self._leased.discard(claimed.run.id)
+        self._work.set()  # capacity freed: the dispatcher may lease more
 
     def _execute(self, claimed: ClaimedRun) -> Outcome:
         task_type = self.types.get(claimed.task_type)
-        if self._record_lateness and claimed.run.started is not None:
-            self.stats.lateness_ms.append(self.now_ms() - claimed.run.scheduled_for)
         if task_type is None:
             return Outcome("failed", f"unknown task type {claimed.task_type!r} on node "
                                      f"{self.node}")
@@ -299,7 +320,7 @@ class Engine:
                     break
             try:
                 self.store.finish_runs(
-                    self.node, [(rid, o.status, o.result, o.url) for rid, o in batch],
+                    self.node, [(rid, o.status, o.result, o.url, st) for rid, o, st in batch],
                     self.now_ms(), self.settings.failed_runs_to_disable)
                 self.stats.runs_finished += len(batch)
             except Exception:
@@ -345,6 +366,8 @@ class Engine:
         self._stopping.set()
         self._wake.set()
         self._work.set()
+        for t in self._threads[:2]:  # the firing and dispatch loops: no more claims after this
+            t.join(30)
         deadline = self.clock.now_ms() + int(grace * 1000)
         while self._running and self.clock.now_ms() < deadline:
             threading.Event().wait(0.05)
@@ -358,7 +381,7 @@ class Engine:
         while not self._outcomes.empty():
             threading.Event().wait(0.05)
         self._stopped.set()
-        for t in self._threads:
+        for t in self._threads[2:]:
             t.join(10)
         ids = self.types.idempotent_names()
         now = self.now_ms()

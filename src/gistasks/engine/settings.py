@@ -22,6 +22,8 @@ class EngineSettings:
     """Runs executed at once by one node."""
     prefetch: int = 2
     """Runs leased per worker beyond the one it executes (more: fewer claims, longer holds)."""
+    lookahead_ms: int = 1_000
+    """Fires are recorded up to this long before they are due, then started on time."""
     claim_batch: int = 500
     """Due tasks claimed per transaction."""
     shutdown_grace_s: float = 30.0
@@ -45,6 +47,7 @@ class EngineSettings:
             "GISTASKS_HISTORY_SYSTEM": ("history_system", 1),
             "GISTASKS_WORKERS": ("workers", 1),
             "GISTASKS_PREFETCH": ("prefetch", 1),
+            "GISTASKS_LOOKAHEAD_SECONDS": ("lookahead_ms", 1000),
             "GISTASKS_FAILED_RUNS_TO_DISABLE": ("failed_runs_to_disable", 1),
         }
         for var, (name, scale) in pairs.items():

@@ -167,10 +167,12 @@ class Store:
     # -- firing -----------------------------------------------------------------------------------
 
     def claim_due(self, now: int, limit: int, plan: Planner,
-                  history_limit: Callable[[TaskRecord], int]) -> list[TaskRecord]:
+                  history_limit: Callable[[TaskRecord], int],
+                  horizon: int | None = None) -> list[TaskRecord]:
         """Record the fires of up to ``limit`` due tasks in one transaction.
 
-        For each active task with ``next_fire_at <= now`` (locked with ``SKIP LOCKED`` on
+        For each active task with ``next_fire_at <= horizon`` (default ``now``; a later horizon
+        records fires ahead of time, to be started on time) (locked with ``SKIP LOCKED`` on
         PostgreSQL, so other nodes take other tasks), ``plan`` decides the runs to insert and the
         task's new schedule state; runs are inserted with ``ON CONFLICT DO NOTHING`` on (task,
         fire time), so a fire is never recorded twice, and ``occurrences`` grows by the rows
@@ -180,7 +182,8 @@ class Store:
         with self._write() as conn:
             due_stmt = (
                 select(tasks)
-                .where(tasks.c.active.is_(True), tasks.c.next_fire_at <= now)
+                .where(tasks.c.active.is_(True),
+                       tasks.c.next_fire_at <= (now if horizon is None else horizon))
                 .order_by(tasks.c.next_fire_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -262,12 +265,17 @@ class Store:
 
     # -- execution --------------------------------------------------------------------------------
 
-    def claim_runs(self, node: str, now: int, lease_ms: int, limit: int) -> list[ClaimedRun]:
-        """Lease up to ``limit`` queued runs to ``node``: they become ``executing``."""
+    def claim_runs(self, node: str, now: int, lease_ms: int, limit: int,
+                   horizon: int | None = None) -> list[ClaimedRun]:
+        """Lease up to ``limit`` queued runs due by ``horizon`` (default ``now``) to ``node``.
+
+        They become ``executing``, with a lease until ``now + lease_ms``.
+        """
         with self._write() as conn:
             rows = conn.execute(
                 select(runs.c.id)
-                .where(runs.c.status == "scheduled", runs.c.scheduled_for <= now)
+                .where(runs.c.status == "scheduled",
+                       runs.c.scheduled_for <= (now if horizon is None else horizon))
                 .order_by(runs.c.scheduled_for)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -276,7 +284,9 @@ class Store:
                 return []
             conn.execute(
                 update(runs).where(runs.c.id.in_(rows)).values(
-                    status="executing", node=node, lease_until=now + lease_ms, started=now,
+                    status="executing", node=node, lease_until=now + lease_ms,
+                    started=func.max(runs.c.scheduled_for, now) if self.is_sqlite
+                    else func.greatest(runs.c.scheduled_for, now),
                     attempt=runs.c.attempt + 1, modified=now,
                 )
             )
@@ -306,45 +316,89 @@ class Store:
                     .values(lease_until=lease_until)
                 )
 
-    def finish_runs(self, node: str, outcomes: Iterable[tuple[str, str, str, str]], now: int,
-                    fail_threshold: int) -> int:
-        """Record outcomes ``(run_id, status, result, url)`` of runs ``node`` executed.
+    def finish_runs(self, node: str, outcomes: Iterable[tuple[str, str, str, str, int | None]],
+                    now: int, fail_threshold: int) -> int:
+        """Record outcomes ``(run_id, status, result, url, started)`` of runs ``node`` executed.
 
-        A run whose lease was lost meanwhile (recovered by another node) is left alone. A task
-        whose consecutive failures reach ``fail_threshold`` stops with state ``failed``.
-        Returns the number of runs recorded.
+        ``started`` is when execution really began (None keeps the claim's estimate).
+
+        One transaction for the whole batch. A run whose lease was lost meanwhile (recovered by
+        another node) is left alone. Consecutive failures are counted per task in completion
+        order; a task reaching ``fail_threshold`` stops with state ``failed``. Returns the number
+        of runs recorded.
         """
         batch = list(outcomes)
         if not batch:
             return 0
-        done = 0
         with self._write() as conn:
-            for run_id, status, result, url in batch:
-                res = conn.execute(
-                    update(runs).where(runs.c.id == run_id, runs.c.node == node,
-                                       runs.c.status == "executing")
-                    .values(status=status, result=result, url=url, ended=now, modified=now,
-                            lease_until=None)
-                    .returning(runs.c.task_id)
-                ).scalar_one_or_none()
-                if res is None:
-                    continue
-                done += 1
-                self._count_outcome(conn, res, status, now, fail_threshold)
-        return done
+            live: dict[str, str] = {}
+            ids = [b[0] for b in batch]
+            for k in range(0, len(ids), 500):
+                live.update(conn.execute(
+                    select(runs.c.id, runs.c.task_id).where(
+                        runs.c.id.in_(ids[k:k + 500]), runs.c.node == node,
+                        runs.c.status == "executing")
+                ).tuples().all())
+            done = [b for b in batch if b[0] in live]
+            if not done:
+                return 0
+            conn.execute(
+                update(runs).where(runs.c.id == bindparam("b_id")).values(
+                    status=bindparam("b_status"), result=bindparam("b_result"),
+                    url=bindparam("b_url"), ended=now, modified=now, lease_until=None,
+                    started=func.coalesce(bindparam("b_started"), runs.c.started)),
+                [{"b_id": r, "b_status": st, "b_result": res, "b_url": url, "b_started": started}
+                 for r, st, res, url, started in done],
+            )
+            per_task: dict[str, list[str]] = {}
+            for run_id, status, _, _, _ in done:
+                per_task.setdefault(live[run_id], []).append(status)
+            self._count_outcomes(conn, per_task, now, fail_threshold)
+        return len(done)
+
+    def _count_outcomes(self, conn: Connection, per_task: dict[str, list[str]], now: int,
+                        fail_threshold: int) -> None:
+        """Apply outcomes (in completion order, per task) to the consecutive-failure counts."""
+        reset: list[str] = []
+        set_to: list[dict[str, Any]] = []
+        add: list[dict[str, Any]] = []
+        for task_id, statuses in per_task.items():
+            relevant = [s for s in statuses if s in ("succeeded", "failed")]
+            if not relevant:
+                continue
+            trailing = 0
+            for status in reversed(relevant):
+                if status != "failed":
+                    break
+                trailing += 1
+            if trailing == 0:
+                reset.append(task_id)
+            elif trailing < len(relevant):
+                set_to.append({"b_id": task_id, "b_n": trailing})
+            else:
+                add.append({"b_id": task_id, "b_n": trailing})
+        for k in range(0, len(reset), 500):
+            conn.execute(update(tasks).where(tasks.c.id.in_(reset[k:k + 500]),
+                                             tasks.c.consecutive_failures != 0)
+                         .values(consecutive_failures=0))
+        if set_to:
+            conn.execute(update(tasks).where(tasks.c.id == bindparam("b_id"))
+                         .values(consecutive_failures=bindparam("b_n")), set_to)
+        if add:
+            conn.execute(update(tasks).where(tasks.c.id == bindparam("b_id"))
+                         .values(consecutive_failures=tasks.c.consecutive_failures
+                                 + bindparam("b_n")), add)
+        failing = [d["b_id"] for d in set_to + add]
+        for k in range(0, len(failing), 500):
+            conn.execute(update(tasks).where(
+                tasks.c.id.in_(failing[k:k + 500]),
+                tasks.c.consecutive_failures >= fail_threshold,
+                tasks.c.task_state == "active",
+            ).values(task_state="failed", active=False, next_fire_at=None, updated=now))
 
     def _count_outcome(self, conn: Connection, task_id: str, status: str, now: int,
                        fail_threshold: int) -> None:
-        if status == "succeeded":
-            conn.execute(update(tasks).where(tasks.c.id == task_id, tasks.c.consecutive_failures
-                                             != 0).values(consecutive_failures=0))
-        elif status == "failed":
-            conn.execute(update(tasks).where(tasks.c.id == task_id).values(
-                consecutive_failures=tasks.c.consecutive_failures + 1))
-            conn.execute(update(tasks).where(
-                tasks.c.id == task_id, tasks.c.consecutive_failures >= fail_threshold,
-                tasks.c.task_state == "active",
-            ).values(task_state="failed", active=False, next_fire_at=None, updated=now))
+        self._count_outcomes(conn, {task_id: [status]}, now, fail_threshold)
 
     def recover_expired(self, now: int, idempotent_types: Collection[str],
                         fail_threshold: int) -> list[RunRecord]:
