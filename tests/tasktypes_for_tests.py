@@ -34,7 +34,7 @@ class CrashesChild(TaskType):
 class SleepsInChild(TaskType):
     name = "TestSleepsInChild"
     isolation = "process"
-    time_limit_s = 1.0
+    time_limit_s = 4.0
 
     def execute(self, ctx: RunContext) -> Outcome:
         time.sleep(float(ctx.parameters.get("seconds", 0)))

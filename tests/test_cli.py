@@ -61,3 +61,17 @@ def test_python_dash_m_gistasks_runs_the_same_command() -> None:
 def test_serve_rejects_a_bad_port_before_starting() -> None:
     code, _, err = run("serve", "--port", "70000")
     assert code == 2 and "--port: 70000 is outside 1-65535" in err
+
+
+def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from gistasks.store import Store
+
+    data = Path(str(tmp_path))
+    for _ in range(2):
+        code, out, _ = run("db", "upgrade", "--data-dir", str(data))
+        assert code == 0 and "is up to date" in out
+    store = Store(f"sqlite:///{data / 'gistasks.db'}")
+    assert store.count_tasks() == 0
+    store.close()

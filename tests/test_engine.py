@@ -345,7 +345,7 @@ def test_a_child_process_over_its_time_limit_is_killed(live: tuple[Engine, TaskS
     service.run_now(task.id)
     engine.start()
     wait_for(lambda: store.runs_of(task.id)[0].status == "failed")
-    assert store.runs_of(task.id)[0].result == "time limit of 1 s exceeded"
+    assert store.runs_of(task.id)[0].result == "time limit of 4 s exceeded"
 
 
 def test_a_child_process_run_succeeds_in_another_process(live: tuple[Engine, TaskService],
@@ -403,3 +403,41 @@ def test_two_nodes_on_one_database_never_record_a_fire_twice(store: Store) -> No
         assert len(fires) == len(set(fires)) >= 2
         task = store.get_task(task_id)
         assert task is not None and task.occurrences == len(fires)
+
+
+def test_shutdown_lets_running_work_finish_within_the_grace_period(store: Store) -> None:
+    engine = Engine(store, EngineSettings(lease_ms=3_000, workers=2))
+    service = TaskService(engine)
+    task = service.create(scope="user", owner="alice", type="TestSleepsInThread",
+                          cron_expression="0 0 0 1 1 ?", parameters={"seconds": 0.6})
+    service.run_now(task.id)
+    engine.start()
+    wait_for(lambda: store.runs_of(task.id)[0].status == "executing")
+    engine.stop(10)
+    run = store.runs_of(task.id)[0]
+    assert (run.status, run.result) == ("succeeded", "slept")
+
+
+def test_enable_after_a_failure_stop_resets_the_failure_count(
+    service: TaskService, store: Store, engine: Engine, clock: ManualClock
+) -> None:
+    task_id = every_minute(service, type="TestAlwaysFails")
+    for minute in range(1, 6):
+        clock.set(T0 + minute * 60_000)
+        engine.fire_due()
+        engine.execute_queued()
+    assert service.enable(task_id).consecutive_failures == 0
+    task = store.get_task(task_id)
+    assert task is not None and task.task_state == "active" and task.active
+
+
+def test_without_an_injected_clock_postgresql_time_comes_from_the_database(
+    store: Store,
+) -> None:
+    engine = Engine(store)
+    if store.is_sqlite:
+        assert not engine.use_database_clock
+        return
+    assert engine.use_database_clock
+    db_now = store.database_now_ms()
+    assert db_now is not None and abs(engine.now_ms() - db_now) < 5_000

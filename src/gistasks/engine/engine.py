@@ -115,14 +115,21 @@ class Engine:
             total += len(due)
             if due:
                 self._work.set()
+                self.store.notify_change()
             if len(due) < self.settings.claim_batch:
                 break
         self.stats.fires_recorded += total
         return total
 
     def wake(self) -> None:
-        """Tell the firing loop that schedules changed (a task was created, enabled, …)."""
+        """Tell the firing loop that schedules changed (a task was created, enabled, …), here
+        and, on PostgreSQL, on every other node."""
+        self._on_change()
+        self.store.notify_change()
+
+    def _on_change(self) -> None:
         self._wake.set()
+        self._work.set()
 
     def _firing_loop(self) -> None:
         while not self._stopping.is_set():
@@ -355,7 +362,9 @@ class Engine:
         self.recover()
         self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="gistasks-run")
         for name, target in (("fire", self._firing_loop), ("dispatch", self._dispatch_loop),
-                             ("finish", self._finish_loop), ("lease", self._lease_loop)):
+                             ("finish", self._finish_loop), ("lease", self._lease_loop),
+                             ("listen", lambda: self.store.listen(self._on_change,
+                                                                  self._stopped))):
             t = threading.Thread(target=target, name=f"gistasks-{name}", daemon=True)
             t.start()
             self._threads.append(t)

@@ -7,6 +7,7 @@ disjoint work, and the database clock).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
@@ -109,6 +111,35 @@ class Store:
                 text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
             ).scalar_one()
         return int(value)
+
+    # -- change notifications (PostgreSQL LISTEN/NOTIFY; SQLite has one node) ------------------
+
+    CHANNEL = "gistasks_changes"
+
+    def notify_change(self) -> None:
+        """Tell every node listening on this database that tasks or runs changed."""
+        if not self.is_sqlite:
+            with self._write() as conn:
+                conn.execute(text("SELECT pg_notify(:c, '')"), {"c": self.CHANNEL})
+
+    def listen(self, on_change: Callable[[], None], stop: threading.Event) -> None:
+        """Call ``on_change`` whenever a node notifies a change, until ``stop`` is set.
+
+        Blocks; run it in a thread. Reconnects after a lost connection. No-op on SQLite.
+        """
+        if self.is_sqlite:
+            return
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {self.CHANNEL}")
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            on_change()
+            except psycopg.Error:
+                stop.wait(1.0)
 
     # -- tasks ------------------------------------------------------------------------------------
 
@@ -338,7 +369,7 @@ class Store:
                     select(runs.c.id, runs.c.task_id).where(
                         runs.c.id.in_(ids[k:k + 500]), runs.c.node == node,
                         runs.c.status == "executing")
-                ).tuples().all())
+                ).all())
             done = [b for b in batch if b[0] in live]
             if not done:
                 return 0
