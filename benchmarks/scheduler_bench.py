@@ -10,9 +10,10 @@ in its own process, and report:
   started twice;
 * peak RSS of the process; start-up time with the N tasks stored.
 
-APScheduler uses its SQLAlchemyJobStore on SQLite and a thread pool, with the same cron
-schedules (``CronTrigger``) and a no-op job; its misfire grace time is raised to 60 s so that
-late fires still run (and count as late rather than missed).
+APScheduler uses its SQLAlchemyJobStore on SQLite, with the same SQLite settings as gistasks
+(WAL, ``synchronous=NORMAL``), a thread pool of 8, the same cron schedules (``CronTrigger``) and
+a no-op job; its misfire grace time is raised to 60 s so that late fires still run (and count
+as late rather than missed).
 
 Run: ``.venv/bin/python benchmarks/scheduler_bench.py [--tasks N] [--seconds S]``.
 """
@@ -147,6 +148,22 @@ def _aps_noop(job_id: str) -> None:
         _APS_STARTS.append((job_id, stamp))
 
 
+def _wal_engine(url: str) -> Any:
+    """An SQLAlchemy engine for APScheduler with gistasks' SQLite settings."""
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine
+
+
 def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     from apscheduler.events import EVENT_JOB_MISSED
     from apscheduler.executors.pool import ThreadPoolExecutor
@@ -161,7 +178,7 @@ def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'aps.db'}"
     missed: list[int] = []
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=url)},
+        jobstores={"default": SQLAlchemyJobStore(engine=_wal_engine(url))},
         executors={"default": ThreadPoolExecutor(8)},
         job_defaults={"misfire_grace_time": 60, "coalesce": False, "max_instances": 10},
         timezone="UTC",
@@ -180,7 +197,7 @@ def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=url)},
+        jobstores={"default": SQLAlchemyJobStore(engine=_wal_engine(url))},
         executors={"default": ThreadPoolExecutor(8)},
         job_defaults={"misfire_grace_time": 60, "coalesce": False, "max_instances": 10},
         timezone="UTC",

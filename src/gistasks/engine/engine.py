@@ -78,7 +78,8 @@ class Engine:
         self._stopped = threading.Event()
         self._outcomes: queue.Queue[tuple[str, Outcome, int]] = queue.Queue()
         self._running: dict[str, _Running] = {}
-        self._leased: set[str] = set()  # claimed by this node and not yet finished
+        self._leased: set[str] = set()  # claimed by this node, outcome not yet delivered
+        self._started: set[str] = set()  # of those, the ones whose execution began
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -198,6 +199,8 @@ class Engine:
         # Runs still pending here were leased but never started: stop() releases them.
 
     def _run_one(self, claimed: ClaimedRun) -> None:
+        with self._lock:
+            self._started.add(claimed.run.id)
         started = self.now_ms()
         if self._record_lateness:
             self.stats.lateness_ms.append(started - claimed.run.scheduled_for)
@@ -208,6 +211,7 @@ class Engine:
         self._outcomes.put((claimed.run.id, outcome, started))
         with self._lock:
             self._leased.discard(claimed.run.id)
+            self._started.discard(claimed.run.id)
         self._work.set()  # capacity freed: the dispatcher may lease more
 
     def _execute(self, claimed: ClaimedRun) -> Outcome:
@@ -319,6 +323,9 @@ class Engine:
                 if self._stopped.is_set():
                     return
                 continue
+            if self._stopped.is_set():
+                self._outcomes.put(first)  # stop() records what is left
+                return
             batch = [first]
             while len(batch) < 500:
                 try:
@@ -381,23 +388,39 @@ class Engine:
         while self._running and self.clock.now_ms() < deadline:
             threading.Event().wait(0.05)
         with self._lock:
-            leftover = list(self._leased)
-            started = set(self._running)
-        for run_id in leftover:
+            running = list(self._running)
+        for run_id in running:
             self.cancel(run_id, "the server shut down before the run finished")
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        while not self._outcomes.empty():
-            threading.Event().wait(0.05)
+        settle = self.clock.now_ms() + 2000  # cancelled work that cooperates ends quickly
+        while self._running and self.clock.now_ms() < settle:
+            threading.Event().wait(0.02)
         self._stopped.set()
         for t in self._threads[2:]:
             t.join(10)
+        self._flush_outcomes()
+        with self._lock:
+            leftover = list(self._leased)
+            started = self._started & set(leftover)
         ids = self.types.idempotent_names()
         now = self.now_ms()
         fail = self.settings.failed_runs_to_disable
         self.store.release_runs(self.node, [r for r in leftover if r in started], now, ids, fail)
         self.store.release_runs(self.node, [r for r in leftover if r not in started], now, ids,
                                 fail, started=False)
+
+    def _flush_outcomes(self) -> None:
+        batch = []
+        while True:
+            try:
+                rid, o, st = self._outcomes.get_nowait()
+            except queue.Empty:
+                break
+            batch.append((rid, o.status, o.result, o.url, st))
+        if batch:
+            self.store.finish_runs(self.node, batch, self.now_ms(),
+                                   self.settings.failed_runs_to_disable)
 
 
 def _child_main(type_name: str, payload: dict[str, Any], conn: Any) -> None:
