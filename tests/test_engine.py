@@ -441,3 +441,13 @@ def test_without_an_injected_clock_postgresql_time_comes_from_the_database(
     assert engine.use_database_clock
     db_now = store.database_now_ms()
     assert db_now is not None and abs(engine.now_ms() - db_now) < 5_000
+
+
+def test_record_fields_follow_the_table_columns() -> None:
+    from dataclasses import fields
+
+    from gistasks.store import RunRecord, TaskRecord
+    from gistasks.store.schema import runs, tasks
+
+    assert [f.name for f in fields(TaskRecord)] == [c.name for c in tasks.columns]
+    assert [f.name for f in fields(RunRecord)] == [c.name for c in runs.columns]

@@ -42,7 +42,8 @@ class TaskRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
-        return cls(**dict(row._mapping))
+        """From a row of ``select(tasks)`` (columns in table order, which is field order)."""
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
-        return cls(**dict(row._mapping))
+        """From a row of ``select(runs)`` (columns in table order, which is field order)."""
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)

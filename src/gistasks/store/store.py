@@ -67,8 +67,11 @@ class Store:
             path = make_url(self.url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # A pool keeps connections open: closing the last one checkpoints the WAL.
+            memory = path in (None, "", ":memory:")
             self.engine: Engine = create_engine(
-                self.url, poolclass=NullPool, connect_args={"timeout": 30}
+                self.url, connect_args={"timeout": 30, "check_same_thread": False},
+                **({"poolclass": NullPool} if memory else {"pool_size": 16, "max_overflow": 16}),
             )
             _configure_sqlite(self.engine)
         else:
