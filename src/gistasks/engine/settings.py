@@ -22,8 +22,9 @@ class EngineSettings:
     """Runs executed at once by one node."""
     prefetch: int = 2
     """Runs leased per worker beyond the one it executes (more: fewer claims, longer holds)."""
-    lookahead_ms: int = 1_000
-    """Fires are recorded up to this long before they are due, then started on time."""
+    lookahead_ms: int = 500
+    """Fires are recorded up to this long before they are due, then started on time. Half a
+    second puts the recording between the whole seconds at which cron fires happen."""
     claim_batch: int = 500
     """Due tasks claimed per transaction."""
     shutdown_grace_s: float = 30.0
