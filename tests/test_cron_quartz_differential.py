@@ -42,12 +42,12 @@ def _fires(m: Mismatch) -> tuple[list[int], list[int], list[int]]:
 
 
 def is_short_month_weekday_divergence(m: Mismatch) -> bool:
-    """The second documented divergence: ``nW`` in a month that has no day n.
+    """The one difference of gistasks' own search from Quartz: ``nW`` in a month without day n.
 
     Quartz 2.3.2's lenient calendar rolls day n into the next month and, when that day is a
     Saturday, steps back onto the last day of the short month, so ``31W`` fires on September
-    30 in some years only. gistasks skips a month that has no day n, as it does for ``31``.
-    Only such fires may differ.
+    30 in some years only. Outside the Quartz policy gistasks skips a month that has no day n,
+    as it does for ``31``. Only such fires may differ.
     """
     dom = m.case.expression.split()[3]
     if m.quartz.kind != "OK" or not dom.endswith("W") or not dom[:-1].isdigit():
@@ -63,37 +63,11 @@ def is_short_month_weekday_divergence(m: Mismatch) -> bool:
     return not extra and bool(missing)
 
 
-def is_lord_howe_gap_divergence(m: Mismatch) -> bool:
-    """The one documented divergence: Quartz 2.3.2 skips valid wall times after a 30-minute gap.
-
-    Its lenient calendar moves a wall time inside Lord Howe's 02:00-02:30 gap forward by 30
-    minutes and resumes the search there, so matching wall times between 02:30 and that point
-    never fire. gistasks fires them. Everything else must be equal: Quartz's fires are a subset
-    of ours, and each extra fire lies within an hour after a spring-forward transition.
-    """
-    if m.case.zone != "Australia/Lord_Howe" or m.quartz.kind != "OK":
-        return False
-    _, extra, missing = _fires(m)
-    if missing or not extra:
-        return False
-    zone = ZoneInfo("Australia/Lord_Howe")
-    for t in extra:
-        wall = datetime.fromtimestamp(t / 1000, zone)
-        before = datetime.fromtimestamp(t / 1000 - 3600, zone)
-        if not (wall.utcoffset() or timedelta()) > (before.utcoffset() or timedelta()):
-            return False
-    return True
-
-
 def check(classes: Path, cases: list[Case]) -> int:
+    """With the Quartz DST policy gistasks replays Quartz's walk: every case must be equal."""
     count, mismatches = compare(classes, cases)
-    real = [
-        m
-        for m in mismatches
-        if not (is_lord_howe_gap_divergence(m) or is_short_month_weekday_divergence(m))
-    ]
-    assert not real, f"{len(real)} of {count} cases differ from Quartz:\n" + "\n".join(
-        str(m) for m in real[:20]
+    assert not mismatches, f"{len(mismatches)} of {count} cases differ from Quartz:\n" + "\n".join(
+        str(m) for m in mismatches[:20]
     )
     return count
 
@@ -133,3 +107,19 @@ def test_quartz_hangs_on_zero_w_and_gistasks_rejects_it(quartz_classes: Path) ->
     _, answers = run_oracle(quartz_classes, [Case("0 0 0 0W * ?", "UTC", 0, 1)])
     assert answers[0].kind in ("HANG", "ERR")
     check(quartz_classes, [Case("0 0 0 0W * ?", "UTC", 0, 1)])
+
+
+def test_the_fast_search_in_utc_equals_quartz_but_for_short_month_weekdays(
+    quartz_classes: Path,
+) -> None:
+    """In UTC there is no DST, so the table-driven search used by every other policy must give
+    Quartz's fire times too, except for ``nW`` in months without day n."""
+    rng = random.Random(SEED + 2)
+    cases = [Case(e, "UTC", s, 12) for e in SEED_EXPRESSIONS
+             for s in special_starts(rng, "UTC")[:20]]
+    cases += [Case(random_expression(rng), "UTC", random_start(rng), 10) for _ in range(3000)]
+    count, mismatches = compare(quartz_classes, cases, ("shift", "earlier"))
+    real = [m for m in mismatches if not is_short_month_weekday_divergence(m)]
+    assert not real, f"{len(real)} of {count} cases differ from Quartz:\n" + "\n".join(
+        str(m) for m in real[:20]
+    )

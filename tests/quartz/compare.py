@@ -21,11 +21,15 @@ class Mismatch:
                 f"quartz {self.quartz.kind} {q} / gistasks {self.ours}")
 
 
-def ours(case: Case, max_year: int) -> tuple[str, tuple[int, ...]]:
-    """('OK', fires in ms) or ('ERR', ()) for gistasks with the Quartz DST policy."""
+QUARTZ_POLICY = ("skip", "later")
+
+
+def ours(case: Case, max_year: int,
+         policy: tuple[str, str] = QUARTZ_POLICY) -> tuple[str, tuple[int, ...]]:
+    """('OK', fires in ms) or ('ERR', ()) for gistasks with the given DST policy."""
     try:
         e = CronExpression(case.expression, timezone=case.zone, max_year=max_year,
-                           dst_gap="skip", dst_overlap="later")
+                           dst_gap=policy[0], dst_overlap=policy[1])
     except CronSyntaxError:
         return "ERR", ()
     fires: list[int] = []
@@ -39,7 +43,8 @@ def ours(case: Case, max_year: int) -> tuple[str, tuple[int, ...]]:
     return "OK", tuple(fires)
 
 
-def compare(classes: Path, cases: list[Case]) -> tuple[int, list[Mismatch]]:
+def compare(classes: Path, cases: list[Case],
+            policy: tuple[str, str] = QUARTZ_POLICY) -> tuple[int, list[Mismatch]]:
     """Run ``cases`` through Quartz and gistasks; return the number compared and the mismatches.
 
     A case counts when Quartz gives fire times or a parse error; a Quartz HANG (its ``0W``
@@ -48,7 +53,7 @@ def compare(classes: Path, cases: list[Case]) -> tuple[int, list[Mismatch]]:
     max_year, answers = run_oracle(classes, cases)
     mismatches: list[Mismatch] = []
     for case, answer in zip(cases, answers, strict=True):
-        kind, fires = ours(case, max_year)
+        kind, fires = ours(case, max_year, policy)
         if answer.kind == "OK":
             if kind != "OK" or fires != answer.fires_ms:
                 mismatches.append(Mismatch(case, answer, f"{kind} {list(fires)}"))

@@ -33,6 +33,7 @@ from gistasks.cron._parse import (
     YearRule,
     parse,
 )
+from gistasks.cron._quartz import quartz_next
 from gistasks.cron._zones import tables_for
 
 DST_GAP_POLICIES: Final = ("shift", "skip")
@@ -292,7 +293,7 @@ class CronExpression:
     def next_after(self, dt: datetime) -> datetime | None:
         """The first fire strictly after the aware datetime ``dt``, or ``None``."""
         zone = self._zone
-        if self._utc:
+        if self._utc and not self._quartz_walk:
             if dt.tzinfo is not zone:
                 dt = _aware(dt).astimezone(zone)
             found = self._next_wall(dt.year, dt.month, dt.day, dt.hour, dt.minute,
@@ -338,7 +339,7 @@ class CronExpression:
 
     def next_after_epoch(self, t: int) -> int | None:
         """The first fire strictly after epoch second ``t``, as an epoch second, or ``None``."""
-        if self._utc:
+        if self._utc and not self._quartz_walk:
             tm = time.gmtime(t + 1)
             return self._next_wall(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
                                    tm.tm_sec)
@@ -594,15 +595,14 @@ class CronExpression:
 
     def _next_zoned(self, t: int) -> tuple[int, int, int] | None:
         if self._quartz_walk:
-            # Quartz walks wall time from the wall time of t + 1 s; a repeated wall time resolves
-            # to its later instant, which is never before t.
-            local = t + 1 + self._tables.around(t + 1).offset_at(t + 1)
-        else:
-            # Start at the first wall time that can resolve to an instant after t.
-            table = self._tables.around(t)
-            first, second, _ = table.wall_offsets(t + table.offset_at(t))
-            offset = max(first, second) if self._overlap == "earlier" else min(first, second)
-            local = t + 1 + offset
+            # The Quartz policy replays Quartz's own walk, artefacts included.
+            found = quartz_next(self, t)
+            return None if found is None else (found, 0, 0)
+        # Start at the first wall time that can resolve to an instant after t.
+        table = self._tables.around(t)
+        first, second, _ = table.wall_offsets(t + table.offset_at(t))
+        offset = max(first, second) if self._overlap == "earlier" else min(first, second)
+        local = t + 1 + offset
         tm = time.gmtime(local)
         return self._next_zoned_from(t, tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour,
                                      tm.tm_min, tm.tm_sec)
