@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
 DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
-.PHONY: serve test lint typecheck unit bench deps-test deps-debian clean
+.PHONY: serve test lint typecheck unit bench bench-scheduler deps-test deps-debian clean
 
 $(BIN)/gistasks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ test: deps-test lint typecheck unit
 
 bench: deps-test
 	$(BIN)/python benchmarks/cron_bench.py
+
+bench-scheduler: deps-test
+	$(BIN)/python benchmarks/scheduler_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

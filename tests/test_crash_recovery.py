@@ -20,7 +20,7 @@ from tests.tasktypes_for_tests import SPEC
 from tests.test_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = 24
+TASKS = 40
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
