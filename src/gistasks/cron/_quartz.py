@@ -62,11 +62,9 @@ class LenientCalendar:
         local = ((date(y, mo, 1).toordinal() - _EPOCH_ORDINAL + self.d - 1) * _DAY
                  + self.h * 3600 + self.mi * 60 + self.s)
         first, second, _ = self._tables.around(local).wall_offsets(local)  # type: ignore[attr-defined]
-        if first > second:  # repeated wall time: standard time, the later instant
-            instant = local - second
-        else:  # ordinary, or in a gap: read with the offset before the change
-            instant = local - first
-        self._set_instant(instant)
+        # A repeated wall time takes standard time, the later instant; an ordinary one, or one
+        # in a gap, is read with the offset before the change.
+        self._set_instant(local - second if first > second else local - first)
 
     def set(self, **fields: int) -> None:
         """Set fields without normalising (Java's ``set``); the next read normalises."""
@@ -122,7 +120,7 @@ def _instant_of(tables: object, year: int, mon: int, day: int, h: int, mi: int, 
     return probe.instant()
 
 
-def quartz_next(expr: CronExpression, t: int) -> int | None:  # noqa: C901 - a port, kept whole
+def quartz_next(expr: CronExpression, t: int) -> int | None:
     """The first fire after epoch second ``t`` exactly as Quartz 2.3.2 computes it."""
     tables = expr._tables
     p = expr._parsed
