@@ -175,7 +175,6 @@ def _wal_engine(url: str) -> Any:
 
 
 def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
-    from apscheduler.events import EVENT_JOB_MISSED
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -186,14 +185,16 @@ def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
 
     url = f"sqlite:///{workdir / 'aps.db'}"
-    missed: list[int] = []
-    scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=_wal_engine(url))},
-        executors={"default": ThreadPoolExecutor(8)},
-        job_defaults={"misfire_grace_time": 60, "coalesce": False, "max_instances": 10},
-        timezone="UTC",
-    )
-    scheduler.add_listener(lambda e: missed.append(1), EVENT_JOB_MISSED)
+
+    def new_scheduler() -> Any:
+        return BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=_wal_engine(url))},
+            executors={"default": ThreadPoolExecutor(8)},
+            job_defaults={"misfire_grace_time": 60, "coalesce": False, "max_instances": 10},
+            timezone="UTC",
+        )
+
+    scheduler = new_scheduler()
     scheduler.start(paused=True)
     exprs: dict[str, CronExpression] = {}
     load_start = time.perf_counter()
@@ -211,13 +212,7 @@ def run_apscheduler(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     time.sleep(max(0.0, begin - 3 - time.time()))
 
     t0 = time.perf_counter()
-    scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=_wal_engine(url))},
-        executors={"default": ThreadPoolExecutor(8)},
-        job_defaults={"misfire_grace_time": 60, "coalesce": False, "max_instances": 10},
-        timezone="UTC",
-    )
-    scheduler.add_listener(lambda e: missed.append(1), EVENT_JOB_MISSED)
+    scheduler = new_scheduler()
     scheduler.start()
     startup_s = time.perf_counter() - t0
 
