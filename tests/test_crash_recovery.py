@@ -26,7 +26,7 @@ TASKS = 40
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GISTASKS_LEASE_SECONDS": "2", "GISTASKS_MISFIRE_GRACE_SECONDS": "1",
            "GISTASKS_HISTORY_USER": "1000000", "GISTASKS_TASKTYPES": SPEC,
-           "GISTASKS_ADMIN_PASSWORD": "not-used-here", "GISTASKS_SHUTDOWN_GRACE_SECONDS": "3"}
+           "GISTASKS_ADMIN_PASSWORD": "not-used-here-1", "GISTASKS_SHUTDOWN_GRACE_SECONDS": "3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gistasks", "serve", "--data-dir", str(data_dir), "--port",
          str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -153,3 +153,27 @@ def test_admin_password_from_the_environment_writes_no_file(tmp_path: Path) -> N
         assert "GISTASKS_ADMIN_PASSWORD environment variable" in srv.banner
     finally:
         stop(srv)
+
+
+def test_first_start_creates_the_admin_account_with_that_password(server: Server) -> None:
+    from gistasks.store import Store
+    from gistasks.users import UserService
+
+    password = (server.data_dir / "admin-password.txt").read_text().strip()
+    store = Store(f"sqlite:///{server.data_dir / 'gistasks.db'}")
+    try:
+        admin = UserService(store).authenticate("admin", password)
+        assert admin is not None and admin.role == "org_admin"
+    finally:
+        store.close()
+
+
+def test_a_weak_admin_password_from_the_environment_stops_the_start(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gistasks", "serve", "--data-dir", str(tmp_path), "--port",
+         str(free_port())],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "GISTASKS_ADMIN_PASSWORD": "weak"},
+    )
+    assert proc.returncode == 2
+    assert "the initial admin password: the password must have at least 8" in proc.stderr

@@ -34,6 +34,8 @@ def ensure_admin_password(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         password = secrets.token_urlsafe(18)
+        while not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
+            password = secrets.token_urlsafe(18)  # the password policy wants both
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(password + "\n")

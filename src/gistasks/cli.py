@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from gistasks import __version__
-from gistasks.config import ConfigError, resolve
+from gistasks.config import ConfigError, Settings, resolve
 from gistasks.cron import DST_GAP_POLICIES, DST_OVERLAP_POLICIES, CronExpression, CronSyntaxError
 
 
@@ -33,6 +33,31 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
     upgrade.add_argument("--data-dir", help="data directory (for the default SQLite database)")
     upgrade.add_argument("--database", help="database URL")
+
+    user = sub.add_parser("user", help="manage users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    u_add = user_sub.add_parser("add", help="add a user (the password is asked for)")
+    u_add.add_argument("name")
+    u_add.add_argument("--role", default="org_user",
+                       help="org_user (default), org_publisher or org_admin")
+    u_add.add_argument("--full-name", default="")
+    u_add.add_argument("--email", default="")
+    u_passwd = user_sub.add_parser("passwd", help="change a password (revokes its tokens)")
+    u_passwd.add_argument("name")
+    user_sub.add_parser("list", help="list the users")
+    for verb in ("disable", "enable"):
+        p = user_sub.add_parser(verb, help=f"{verb} a user" + (" (revokes its tokens)"
+                                                               if verb == "disable" else ""))
+        p.add_argument("name")
+    u_role = user_sub.add_parser("role", help="change a user's role")
+    u_role.add_argument("name")
+    u_role.add_argument("role")
+    for p in (u_add, u_passwd):
+        p.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of standard input")
+    for p in user_sub.choices.values():
+        p.add_argument("--data-dir", help="data directory (for the default SQLite database)")
+        p.add_argument("--database", help="database URL")
 
     cron = sub.add_parser("cron", help="show the next fire times of a Quartz cron expression")
     cron.add_argument("expression", help='a Quartz expression, e.g. "0 0 4 ? * 7"')
@@ -87,7 +112,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     if args.command == "cron":
         return _cron(args, out, err)
     try:
-        if args.command == "db":
+        if args.command in ("db", "user"):
             settings = resolve(data_dir=args.data_dir, database=args.database)
         else:
             settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
@@ -104,9 +129,61 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
               file=out)
         store.close()
         return 0
+    if args.command == "user":
+        return _user(args, settings, out, err)
     from gistasks.server import serve
+    from gistasks.users import UserError
 
-    serve(settings, out)
+    try:
+        serve(settings, out)
+    except UserError as exc:
+        print(f"error: the initial admin password: {exc}", file=err)
+        return 2
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def _user(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from gistasks.store import Store
+    from gistasks.users import UserError, UserService
+
+    store = Store(settings.database_url)
+    store.migrate()
+    service = UserService(store)
+    try:
+        cmd = args.user_command
+        if cmd == "add":
+            user = service.add(args.name, _read_password(args), role=args.role,
+                               full_name=args.full_name, email=args.email)
+            print(f"added {user.username} ({user.role})", file=out)
+        elif cmd == "passwd":
+            service.set_password(args.name, _read_password(args))
+            print(f"password of {args.name} changed; its tokens are revoked", file=out)
+        elif cmd == "list":
+            for u in service.list():
+                state = "disabled" if u.disabled else "enabled"
+                print(f"{u.username}\t{u.role}\t{state}\t{u.full_name}", file=out)
+        elif cmd in ("disable", "enable"):
+            service.set_disabled(args.name, cmd == "disable")
+            print(f"{args.name} {cmd}d", file=out)
+        else:
+            user = service.set_role(args.name, args.role)
+            print(f"{user.username} is now {user.role}", file=out)
+    except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    finally:
+        store.close()
     return 0
 
 

@@ -8,11 +8,12 @@ from typing import TextIO
 import uvicorn
 
 from gistasks.api.app import create_app
-from gistasks.bootstrap import ensure_admin_password
+from gistasks.bootstrap import ensure_admin_password, read_admin_password
 from gistasks.config import Settings
 from gistasks.engine import Engine, EngineSettings
 from gistasks.store import Store
 from gistasks.tls import ensure_certificate
+from gistasks.users import UserService
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
@@ -22,12 +23,14 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     admin = ensure_admin_password(settings)
     store = Store(settings.database_url)
     store.migrate()
+    created = UserService(store).ensure_admin(read_admin_password(settings))
     engine = Engine(store, EngineSettings.from_environment())
     app = create_app(settings, engine)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)
-    print(f"  admin password: {admin.where}", file=out)
+    print(f"  admin password: {admin.where}"
+          + (" (account created)" if created else ""), file=out)
     print(f"  database:       {store.engine.url.render_as_string(hide_password=True)} "
           f"({store.count_tasks()} tasks), node {engine.node}", file=out)
     out.flush()

@@ -8,6 +8,7 @@ from gistasks.store.records import (
     NewRun,
     RunRecord,
     TaskRecord,
+    UserRecord,
 )
 from gistasks.store.store import Store, new_id
 
@@ -20,5 +21,6 @@ __all__ = [
     "RunRecord",
     "Store",
     "TaskRecord",
+    "UserRecord",
     "new_id",
 ]

@@ -102,3 +102,24 @@ class ClaimedRun:
     item_id: str | None
     task_url: str | None
     owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A portal user. ``credentials_version`` grows with every password change or disabling,
+    which revokes the tokens issued before."""
+
+    username: str
+    full_name: str
+    email: str
+    role: str
+    password_hash: str
+    disabled: bool
+    credentials_version: int
+    created: int
+    modified: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> UserRecord:
+        """From a row of ``select(users)`` (columns in table order, which is field order)."""
+        return cls(*row)

@@ -75,3 +75,17 @@ runs = Table(
 )
 Index("ix_runs_queue", runs.c.status, runs.c.scheduled_for)
 Index("ix_runs_task", runs.c.task_id, runs.c.scheduled_for)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(128), primary_key=True),
+    Column("full_name", String(256), nullable=False, default=""),
+    Column("email", String(256), nullable=False, default=""),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("credentials_version", Integer, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False),
+    Column("modified", BigInteger, nullable=False),
+)

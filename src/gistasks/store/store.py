@@ -35,8 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from gistasks.store.records import ClaimedRun, FirePlan, RunRecord, TaskRecord
-from gistasks.store.schema import runs, tasks
+from gistasks.store.records import ClaimedRun, FirePlan, RunRecord, TaskRecord, UserRecord
+from gistasks.store.schema import runs, tasks, users
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ACTIVE_RUN_STATES = ("scheduled", "executing")
@@ -491,6 +491,41 @@ class Store:
                         status="failed", lease_until=None, ended=now, modified=now,
                         result="the server shut down before the run finished"))
                     self._count_outcome(conn, task_id, "failed", now, fail_threshold)
+
+    # -- users ------------------------------------------------------------------------------------
+
+    def insert_user(self, user: UserRecord) -> bool:
+        """Add a user; False if the name is taken (names are compared without case)."""
+        with self._write() as conn:
+            taken = conn.execute(select(users.c.username).where(
+                func.lower(users.c.username) == user.username.lower())).first()
+            if taken is not None:
+                return False
+            conn.execute(insert(users).values(**asdict(user)))
+        return True
+
+    def get_user(self, username: str) -> UserRecord | None:
+        """The user named ``username`` (without regard to case), or None."""
+        with self._read() as conn:
+            row = conn.execute(select(users).where(
+                func.lower(users.c.username) == username.lower())).first()
+        return None if row is None else UserRecord.from_row(row)
+
+    def list_users(self) -> list[UserRecord]:
+        with self._read() as conn:
+            return [UserRecord.from_row(r)
+                    for r in conn.execute(select(users).order_by(users.c.username))]
+
+    def update_user(self, username: str, **values: Any) -> UserRecord | None:
+        """Change a user's columns; None if there is no such user."""
+        with self._write() as conn:
+            result = conn.execute(update(users).where(
+                func.lower(users.c.username) == username.lower()).values(**values))
+            if result.rowcount == 0:
+                return None
+            row = conn.execute(select(users).where(
+                func.lower(users.c.username) == username.lower())).one()
+        return UserRecord.from_row(row)
 
     # -- runs -------------------------------------------------------------------------------------
 
