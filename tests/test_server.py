@@ -177,3 +177,120 @@ def test_a_weak_admin_password_from_the_environment_stops_the_start(tmp_path: Pa
     )
     assert proc.returncode == 2
     assert "the initial admin password: the password must have at least 8" in proc.stderr
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def admin_password(server: Server) -> str:
+    return (server.data_dir / "admin-password.txt").read_text().strip()
+
+
+def token_for(server: Server, **extra: str) -> dict[str, object]:
+    body = {"username": "admin", "password": admin_password(server), "f": "json", **extra}
+    result: dict[str, object] = httpx.post(f"{server.url}/sharing/rest/generateToken",
+                                           data=body, verify=False).json()
+    return result
+
+
+def test_generate_token_gives_an_expiring_token_for_the_right_password(server: Server) -> None:
+    before = int(time.time() * 1000)
+    body = token_for(server, expiration="5")
+    assert body["ssl"] is True and isinstance(body["token"], str)
+    assert before + 5 * 60_000 <= int(body["expires"]) <= before + 5 * 60_000 + 60_000  # type: ignore[call-overload]
+
+
+def test_generate_token_caps_the_expiration_at_two_weeks(server: Server) -> None:
+    body = token_for(server, expiration="1000000")
+    two_weeks = 20160 * 60_000
+    assert int(body["expires"]) <= int(time.time() * 1000) + two_weeks + 60_000  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(("form", "detail"), [
+    ({"username": "admin", "password": "wrong-password-1"}, "Invalid username or password."),
+    ({"username": "admin"}, "'username' and 'password' must be specified."),
+    ({"username": "admin", "password": "x", "expiration": "soon"}, "number of minutes"),
+    ({"username": "admin", "password": "x", "client": "referer"}, "'referer' must be"),
+])
+def test_generate_token_errors_say_what_is_wrong(server: Server, form: dict[str, str],
+                                                 detail: str) -> None:
+    body = httpx.post(f"{server.url}/sharing/rest/generateToken", data={**form, "f": "json"},
+                      verify=False).json()
+    assert body["error"]["code"] == 400
+    assert body["error"]["message"] == "Unable to generate token."
+    assert any(detail in d for d in body["error"]["details"])
+
+
+def test_generate_token_refuses_get(server: Server) -> None:
+    r = httpx.get(f"{server.url}/sharing/rest/generateToken",
+                  params={"username": "admin", "password": admin_password(server), "f": "json"},
+                  verify=False)
+    assert r.json()["error"]["code"] == 405
+
+
+@pytest.mark.parametrize("transport", ["x-esri", "bearer", "query", "form"])
+def test_every_token_transport_identifies_the_user(server: Server, transport: str) -> None:
+    token = str(token_for(server)["token"])
+    url = f"{server.url}/sharing/rest/community/self"
+    if transport == "x-esri":
+        r = httpx.get(url, params={"f": "json"},
+                      headers={"X-Esri-Authorization": f"Bearer {token}"}, verify=False)
+    elif transport == "bearer":
+        r = httpx.get(url, params={"f": "json"}, headers={"Authorization": f"Bearer {token}"},
+                      verify=False)
+    elif transport == "query":
+        r = httpx.get(url, params={"f": "json", "token": token}, verify=False)
+    else:
+        r = httpx.post(url, data={"f": "json", "token": token}, verify=False)
+    body = r.json()
+    assert body["username"] == "admin" and body["role"] == "org_admin"
+    assert "premium:publisher:scheduleNotebooks" in body["privileges"]
+
+
+def test_missing_and_tampered_tokens_get_499_and_498(server: Server) -> None:
+    url = f"{server.url}/sharing/rest/community/self"
+    assert httpx.get(url, params={"f": "json"}, verify=False).json()["error"]["code"] == 499
+    token = str(token_for(server)["token"])
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    body = httpx.get(url, params={"f": "json", "token": tampered}, verify=False).json()
+    assert body["error"] == {"code": 498, "message": "Invalid token.", "details": []}
+
+
+def test_a_referer_bound_token_needs_that_referer(server: Server) -> None:
+    token = str(token_for(server, client="referer", referer="https://maps.example.org")["token"])
+    url = f"{server.url}/sharing/rest/community/self"
+    ok = httpx.get(url, params={"f": "json", "token": token},
+                   headers={"Referer": "https://maps.example.org/app"}, verify=False).json()
+    assert ok["username"] == "admin"
+    bad = httpx.get(url, params={"f": "json", "token": token},
+                    headers={"Referer": "https://evil.example.com"}, verify=False).json()
+    assert bad["error"]["code"] == 498
+
+
+def test_disabling_a_user_or_changing_the_password_revokes_the_tokens(server: Server) -> None:
+    from gistasks.store import Store
+    from gistasks.users import UserService
+
+    store = Store(f"sqlite:///{server.data_dir / 'gistasks.db'}")
+    users = UserService(store)
+    try:
+        users.add("carol", "carols pass 1")
+        url = f"{server.url}/sharing/rest/community/self"
+
+        def token() -> str:
+            return str(httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False,
+                                  data={"username": "carol", "password": "carols pass 1",
+                                        "f": "json"}).json()["token"])
+
+        first = token()
+        assert httpx.get(url, params={"f": "json", "token": first},
+                         verify=False).json()["username"] == "carol"
+        users.set_password("carol", "carols pass 1")
+        assert httpx.get(url, params={"f": "json", "token": first},
+                         verify=False).json()["error"]["code"] == 498
+        second = token()
+        users.set_disabled("carol", True)
+        assert httpx.get(url, params={"f": "json", "token": second},
+                         verify=False).json()["error"]["code"] == 498
+    finally:
+        store.close()

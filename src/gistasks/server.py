@@ -25,7 +25,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     store.migrate()
     created = UserService(store).ensure_admin(read_admin_password(settings))
     engine = Engine(store, EngineSettings.from_environment())
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, store)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)

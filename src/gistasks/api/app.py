@@ -15,6 +15,9 @@ from gistasks.api import sharing
 from gistasks.api.render import ApiError, output_format, render
 from gistasks.config import Settings
 from gistasks.engine import Engine
+from gistasks.store import Store
+from gistasks.tokens import load_key
+from gistasks.users import UserService
 
 
 def _family(request: Request) -> str:
@@ -23,13 +26,18 @@ def _family(request: Request) -> str:
 
 
 def _format_or_json(request: Request) -> str:
+    values = dict(request.query_params)
+    body_f = getattr(request.state, "f", "")
+    if body_f:
+        values["f"] = body_f
     try:
-        return output_format(dict(request.query_params))
+        return output_format(values)
     except ApiError:
         return "json"
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, engine: Engine | None = None,
+               store: Store | None = None) -> FastAPI:
     """Build the application for ``settings``; routes live under ``/<context>``.
 
     With an ``engine``, the application starts it on start-up and stops it (letting running
@@ -56,6 +64,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.store = store
+    app.state.users = UserService(store) if store is not None else None
+    app.state.token_key = load_key(settings.data_dir)
     app.include_router(sharing.router, prefix=f"/{settings.context}")
 
     @app.exception_handler(ApiError)

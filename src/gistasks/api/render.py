@@ -44,6 +44,8 @@ async def params(request: Request) -> dict[str, str]:
         for key, value in form.items():
             if isinstance(value, str):
                 values[key] = value
+    # The error handlers cannot read the body again: they find the format here.
+    request.state.f = values.get("f", "")
     return values
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,7 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api.render import output_format, params, render
+from gistasks.api.auth import current_user
+from gistasks.api.render import ApiError, output_format, params, render
+from gistasks.store import UserRecord
+from gistasks.tokens import DEFAULT_MINUTES, MAX_MINUTES, TokenClaims, issue
+from gistasks.users import privileges
 
 # The Enterprise 11.4-era portal version, which the official client treats as current.
 PORTAL_VERSION = "2024.1"
@@ -49,3 +55,76 @@ async def info(request: Request) -> Response:
         "gistasksVersion": __version__,
     }
     return render(payload, output_format(values), "Info")
+
+
+ORG_ID = "0123456789ABCDEF"
+
+
+def _max_minutes() -> int:
+    return int(os.environ.get("GISTASKS_TOKEN_MAX_MINUTES", MAX_MINUTES))
+
+
+def _token_error(detail: str) -> ApiError:
+    return ApiError(400, "Unable to generate token.", [detail])
+
+
+@router.api_route("/sharing/rest/generateToken", methods=["GET", "POST"])
+async def generate_token(request: Request) -> Response:
+    """``generateToken``: a token for a user name and password (POST only, as ArcGIS)."""
+    values = await params(request)
+    f = output_format(values) if "f" in values else "json"
+    if request.method != "POST":
+        raise ApiError(405, "generateToken must be called with POST",
+                       ["Send the credentials in the request body, never in the URL."])
+    username, password = values.get("username", ""), values.get("password", "")
+    if not username or not password:
+        raise _token_error("'username' and 'password' must be specified.")
+    raw = values.get("expiration", "")
+    try:
+        minutes = int(float(raw)) if raw else DEFAULT_MINUTES
+    except ValueError:
+        raise _token_error("'expiration' must be a number of minutes.") from None
+    if minutes <= 0:
+        raise _token_error("'expiration' must be a positive number of minutes.")
+    minutes = min(minutes, _max_minutes())
+    client = values.get("client", "").lower()
+    referer = ip = None
+    if client == "referer":
+        referer = values.get("referer", "")
+        if not referer:
+            raise _token_error("'referer' must be specified when client is referer.")
+    elif client == "ip":
+        ip = values.get("ip", "")
+        if not ip:
+            raise _token_error("'ip' must be specified when client is ip.")
+    elif client == "requestip":
+        ip = request.client.host if request.client else None
+    elif client:
+        raise _token_error("'client' must be referer, ip or requestip.")
+    user = request.app.state.users.authenticate(username, password)
+    if user is None:
+        raise _token_error("Invalid username or password.")
+    expires = time.time_ns() // 1_000_000 + minutes * 60_000
+    token = issue(request.app.state.token_key,
+                  TokenClaims(user.username, user.credentials_version, expires, referer, ip))
+    return render({"token": token, "expires": expires, "ssl": True}, f, "Token")
+
+
+def user_json(user: UserRecord) -> dict[str, Any]:
+    """A user as ``community/self`` and ``community/users/<u>`` show it."""
+    return {
+        "username": user.username, "fullName": user.full_name, "email": user.email,
+        "role": user.role, "privileges": list(privileges(user.role)), "orgId": ORG_ID,
+        "disabled": user.disabled, "level": "2", "userType": "creatorUT",
+        "created": user.created, "modified": user.modified,
+    }
+
+
+@router.api_route("/sharing/rest/community/self", methods=["GET", "POST"])
+async def community_self(request: Request) -> Response:
+    """The signed-in user."""
+    values = await params(request)
+    f = output_format(values)
+    user = current_user(request, values)
+    assert user is not None
+    return render(user_json(user), f, user.username)

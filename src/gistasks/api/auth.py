@@ -1,0 +1,48 @@
+"""Who is calling: the four ArcGIS token transports, verified against the user store.
+
+``X-Esri-Authorization: Bearer <t>``, ``Authorization: Bearer <t>``, ``token=`` in the query
+string or in the form body. A missing token is 499, an unknown, expired, revoked or wrongly
+bound one 498, as ArcGIS answers.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+
+from gistasks.api.render import ApiError
+from gistasks.store import UserRecord
+from gistasks.tokens import TokenError, read, referer_matches
+
+
+def token_from(request: Request, values: dict[str, str]) -> str | None:
+    for header in ("x-esri-authorization", "authorization"):
+        value = request.headers.get(header, "")
+        if value.lower().startswith("bearer "):
+            return value[7:].strip() or None
+    return values.get("token") or None
+
+
+def current_user(request: Request, values: dict[str, str],
+                 required: bool = True) -> UserRecord | None:
+    """The caller's user, None for an anonymous call that ``required`` allows."""
+    token = token_from(request, values)
+    if token is None:
+        if required:
+            raise ApiError(499, "Token Required")
+        return None
+    state = request.app.state
+    try:
+        claims = read(state.token_key, token, time.time_ns() // 1_000_000)
+    except TokenError as exc:
+        raise ApiError(exc.code, str(exc)) from None
+    user: UserRecord | None = state.store.get_user(claims.username)
+    if user is None or user.disabled or user.credentials_version != claims.version:
+        raise ApiError(498, "Invalid token.")
+    if claims.referer is not None and not referer_matches(
+            claims.referer, request.headers.get("referer") or values.get("referer")):
+        raise ApiError(498, "Invalid token.", ["The token is bound to another referer."])
+    if claims.ip is not None and (request.client is None or request.client.host != claims.ip):
+        raise ApiError(498, "Invalid token.", ["The token is bound to another IP address."])
+    return user

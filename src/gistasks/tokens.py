@@ -1,0 +1,96 @@
+"""Access tokens: signed, expiring, revocable, optionally bound to a referer or an IP address.
+
+A token is ``<payload>.<signature>``: the payload (user, credentials version, expiry, binding,
+a nonce) in URL-safe base64 JSON, the signature an HMAC-SHA256 under the deployment's key
+(``<data dir>/token-key``, shared by the nodes of a cluster). Nothing is stored per token, so
+any node verifies any token; a password change or disabling the user bumps the user's
+credentials version, which revokes every token issued before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MINUTES = 60
+MAX_MINUTES = 20160  # two weeks
+
+
+class TokenError(Exception):
+    """A token that cannot be used; ``code`` is the ArcGIS code (498 invalid or expired)."""
+
+    def __init__(self, message: str, code: int = 498) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    username: str
+    version: int
+    expires: int  # epoch ms
+    referer: str | None
+    ip: str | None
+
+
+def load_key(directory: Path) -> bytes:
+    """The deployment's signing key, created (0600) on first use."""
+    path = directory / "token-key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue(key: bytes, claims: TokenClaims) -> str:
+    payload = _b64(json.dumps({
+        "u": claims.username, "v": claims.version, "e": claims.expires,
+        "r": claims.referer, "i": claims.ip, "n": secrets.token_hex(8),
+    }, separators=(",", ":")).encode())
+    signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+    return f"{payload}.{signature}"
+
+
+def read(key: bytes, token: str, now_ms: int) -> TokenClaims:
+    """The claims of a well-signed, unexpired token; raises TokenError (498) otherwise."""
+    payload, _, signature = token.strip().partition(".")
+    if not payload or not signature or len(token) > 4096:
+        raise TokenError("Invalid token.")
+    expected = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, signature):
+        raise TokenError("Invalid token.")
+    try:
+        data = json.loads(_unb64(payload))
+        claims = TokenClaims(str(data["u"]), int(data["v"]), int(data["e"]), data.get("r"),
+                             data.get("i"))
+    except (ValueError, KeyError, TypeError):
+        raise TokenError("Invalid token.") from None
+    if claims.expires <= now_ms:
+        raise TokenError("Invalid token.")  # ArcGIS answers 498 for expired tokens too
+    return claims
+
+
+def referer_matches(bound: str, given: str | None) -> bool:
+    """Lenient referer matching: the official client sends "" or "http" with every request."""
+    if not given:
+        return False
+    return given == bound or given.rstrip("/").startswith(bound.rstrip("/"))
