@@ -94,3 +94,27 @@ def referer_matches(bound: str, given: str | None) -> bool:
     if not given:
         return False
     return given == bound or given.rstrip("/").startswith(bound.rstrip("/"))
+
+
+def seal(key: bytes, purpose: str, data: dict[str, object]) -> str:
+    """Sign ``data`` for one ``purpose`` (OAuth states, codes, refresh tokens)."""
+    payload = _b64(json.dumps(data, separators=(",", ":")).encode())
+    mac = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(mac)}"
+
+
+def unseal(key: bytes, purpose: str, blob: str) -> dict[str, object]:
+    """The data of a blob sealed for ``purpose``; raises TokenError if it was not."""
+    payload, _, mac = blob.strip().partition(".")
+    if not payload or not mac or len(blob) > 4096:
+        raise TokenError("Invalid token.")
+    expected = _b64(hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, mac):
+        raise TokenError("Invalid token.")
+    try:
+        data = json.loads(_unb64(payload))
+    except ValueError:
+        raise TokenError("Invalid token.") from None
+    if not isinstance(data, dict):
+        raise TokenError("Invalid token.")
+    return data

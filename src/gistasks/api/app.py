@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api import sharing
+from gistasks.api import oauth, sharing
 from gistasks.api.render import ApiError, output_format, render
 from gistasks.config import Settings
 from gistasks.engine import Engine
@@ -21,8 +21,14 @@ from gistasks.users import UserService
 
 
 def _family(request: Request) -> str:
+    """The error envelope family: the Administrator API's under /<context>/admin, else
+    the Sharing API's."""
+    context = request.app.state.settings.context
     path = request.url.path
-    return "admin" if "/admin" in path or "/portaladmin" in path else "sharing"
+    for root in (f"/{context}/admin", f"/{context}/portaladmin"):
+        if path == root or path.startswith(root + "/"):
+            return "admin"
+    return "sharing"
 
 
 def _format_or_json(request: Request) -> str:
@@ -68,6 +74,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.state.users = UserService(store) if store is not None else None
     app.state.token_key = load_key(settings.data_dir)
     app.include_router(sharing.router, prefix=f"/{settings.context}")
+    app.include_router(oauth.router, prefix=f"/{settings.context}")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

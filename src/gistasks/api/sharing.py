@@ -116,7 +116,8 @@ def user_json(user: UserRecord) -> dict[str, Any]:
         "username": user.username, "fullName": user.full_name, "email": user.email,
         "role": user.role, "privileges": list(privileges(user.role)), "orgId": ORG_ID,
         "disabled": user.disabled, "level": "2", "userType": "creatorUT",
-        "created": user.created, "modified": user.modified,
+        "created": user.created, "modified": user.modified, "id": user.username,
+        "access": "org", "provider": "arcgis", "groups": [], "tags": [], "culture": "en",
     }
 
 
@@ -128,3 +129,39 @@ async def community_self(request: Request) -> Response:
     user = current_user(request, values)
     assert user is not None
     return render(user_json(user), f, user.username)
+
+
+@router.api_route("/sharing/rest/portals/self", methods=["GET", "POST"])
+async def portals_self(request: Request) -> Response:
+    """The portal as the caller sees it; with a token, its ``user`` too."""
+    values = await params(request)
+    f = output_format(values)
+    user = current_user(request, values, required=False)
+    settings = request.app.state.settings
+    payload: dict[str, Any] = {
+        "id": ORG_ID, "name": "gistasks", "portalName": "gistasks",
+        "isPortal": True, "portalMode": "singletenant",
+        "portalDeploymentType": "ArcGISEnterpriseOnKubernetes",
+        "portalHostname": f"{request.url.hostname}:{request.url.port}/{settings.context}",
+        "allSSL": True, "supportsOAuth": True, "currentVersion": PORTAL_VERSION,
+        "helperServices": {}, "customBaseUrl": "", "urlKey": "", "access": "private",
+    }
+    if user is not None:
+        payload["user"] = user_json(user)
+    return render(payload, f, "Portal")
+
+
+@router.api_route("/sharing/rest/community/users/{username}", methods=["GET", "POST"])
+async def community_user(request: Request, username: str) -> Response:
+    """A user: the user themselves and org admins see it."""
+    values = await params(request)
+    f = output_format(values)
+    caller = current_user(request, values)
+    assert caller is not None
+    target = request.app.state.store.get_user(username)
+    if target is None:
+        raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
+    if caller.username.lower() != target.username.lower() and caller.role != "org_admin":
+        raise ApiError(403, "You do not have permissions to access this resource or perform "
+                       "this operation.")
+    return render(user_json(target), f, target.username)
