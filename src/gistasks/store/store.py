@@ -541,6 +541,19 @@ class Store:
             return [RunRecord.from_row(r)
                     for r in conn.execute(select(runs).order_by(runs.c.scheduled_for))]
 
+    def update_run(self, run_id: str, **values: Any) -> RunRecord | None:
+        """Change a run's columns; None if there is no such run."""
+        with self._write() as conn:
+            if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount \
+                    == 0:
+                return None
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+        return RunRecord.from_row(row)
+
+    def delete_run(self, run_id: str) -> bool:
+        with self._write() as conn:
+            return bool(conn.execute(delete(runs).where(runs.c.id == run_id)).rowcount)
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()

@@ -1,0 +1,349 @@
+"""Sharing API user tasks: ``community/users/<u>/tasks`` and their runs.
+
+Every parameter is validated and a bad one gets the ArcGIS error naming it. A user sees and
+changes only their own tasks; an org admin sees and changes everyone's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gistasks.api.auth import current_user
+from gistasks.api.render import ApiError, output_format, params, render
+from gistasks.cron import CronExpression, CronSyntaxError
+from gistasks.engine import TaskError, TaskService
+from gistasks.engine.planner import task_schedule
+from gistasks.store import RUN_STATUSES, RunRecord, TaskRecord, UserRecord
+from gistasks.tasktypes import registry
+
+router = APIRouter()
+BASE = "/sharing/rest/community/users/{username}/tasks"
+CRON_FIELDS = ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")
+FORBIDDEN = ("You do not have permissions to access this resource or perform this operation.")
+MIN_INTERVAL_S = 60
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _context(request: Request, username: str) -> tuple[dict[str, str], str, UserRecord]:
+    """(parameters, format, owner) after checking that the caller may act for ``username``."""
+    values = await params(request)
+    f = output_format(values)
+    caller = current_user(request, values)
+    assert caller is not None
+    owner = request.app.state.store.get_user(username)
+    if owner is None:
+        raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
+    if caller.username.lower() != owner.username.lower() and caller.role != "org_admin":
+        raise ApiError(403, FORBIDDEN)
+    return values, f, owner
+
+
+def _task(request: Request, owner: UserRecord, task_id: str) -> TaskRecord:
+    task: TaskRecord | None = request.app.state.store.get_task(task_id)
+    if task is None or task.scope != "user" or task.owner != owner.username:
+        raise ApiError(404, f"Task '{task_id}' was not found.")
+    return task
+
+
+def _service(request: Request) -> TaskService:
+    return TaskService(request.app.state.engine)
+
+
+def task_json(task: TaskRecord) -> dict[str, Any]:
+    """A task in the Sharing API shape, plus gistasks' schedule preview."""
+    expr = task_schedule(task)
+    fields = expr.fields
+    preview: list[int] = []
+    t = task.next_fire_at
+    while t is not None and len(preview) < 5:
+        preview.append(t)
+        nxt = expr.next_after_epoch(t // 1000)
+        t = None if nxt is None or (task.end_date and nxt * 1000 > task.end_date) else nxt * 1000
+    return {
+        "id": task.id, "itemId": task.item_id or "", "type": task.type, "title": task.title,
+        "userId": task.owner,
+        "cronSchedule": {k: fields[k] for k in CRON_FIELDS},
+        "cronExpression": expr.expression,
+        "runIntervalSeconds": expr.interval_seconds(),
+        "lastStart": task.last_start or -1, "nextStart": task.next_fire_at or -1,
+        "maxOccurrences": task.max_occurrences, "occurrences": task.occurrences,
+        "parameters": json.loads(task.parameters or "{}"),
+        "taskURL": task.task_url or "",
+        "created": task.created, "updated": task.updated,
+        "startDate": task.start_date or task.created, "endDate": task.end_date or -1,
+        "active": task.active, "taskState": task.task_state,
+        "timeZone": task.time_zone, "scheduleDescription": expr.describe(),
+        "nextStarts": preview, "overlapPolicy": task.overlap_policy,
+        "misfireGraceSeconds": None if task.misfire_grace_ms is None
+        else task.misfire_grace_ms // 1000,
+    }
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    return {"runId": run.id, "taskId": run.task_id, "status": run.status, "result": run.result,
+            "url": run.url, "created": run.created, "modified": run.modified,
+            "started": run.started or -1, "ended": run.ended or -1,
+            "scheduledTime": run.scheduled_for, "node": run.node or ""}
+
+
+def _bool(values: dict[str, str], name: str) -> bool | None:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be true or false"])
+
+
+def _epoch_ms(values: dict[str, str], name: str) -> int | None:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ApiError(400, f"Invalid '{name}'",
+                       [f"'{name}' must be a time in epoch milliseconds"]) from None
+    return value * 1000 if 0 < value < 100_000_000_000 else value  # seconds accepted too
+
+
+def _schedule(values: dict[str, str], current: TaskRecord | None) -> tuple[str, str]:
+    """(Quartz expression, time zone) from the cron fields, the current task filling gaps."""
+    fields: dict[str, str] = dict(task_schedule(current).fields) if current is not None else {}
+    for name in CRON_FIELDS:
+        if values.get(name, "") != "":
+            fields[name] = values[name]
+        elif current is None:
+            raise ApiError(400, f"'{name}' must be specified",
+                           [f"The cron field '{name}' is required."])
+    zone = values.get("timeZone") or (current.time_zone if current else "UTC")
+    try:
+        expr = CronExpression.from_fields(
+            second=fields.get("second", "0"), minute=fields["minute"], hour=fields["hour"],
+            dayOfMonth=fields["dayOfMonth"], month=fields["month"],
+            dayOfWeek=fields["dayOfWeek"], year=fields.get("year"), timezone=zone)
+    except CronSyntaxError as exc:
+        raise ApiError(400, f"Invalid '{exc.field}'", [str(exc)]) from None
+    interval = expr.interval_seconds()
+    if 0 < interval < MIN_INTERVAL_S:
+        raise ApiError(400, "Invalid schedule",
+                       [f"A task may fire at most once a minute; this one fires every "
+                        f"{interval} s."])
+    return expr.expression, expr.timezone
+
+
+def _task_values(values: dict[str, str], current: TaskRecord | None) -> dict[str, Any]:
+    """The task columns the request sets, validated."""
+    out: dict[str, Any] = {}
+    task_type = values.get("type") or (current.type if current else "")
+    if not task_type:
+        raise ApiError(400, "'type' must be specified", ["The task type is required."])
+    implementation = registry.get(task_type)
+    if implementation is None:
+        raise ApiError(400, f"Invalid 'type' '{task_type}'",
+                       [f"Task types on this server: {', '.join(registry.names())}."])
+    out["type"] = task_type
+    if "title" in values:
+        out["title"] = values["title"][:256]
+    for name in ("itemId",):
+        if values.get(name):
+            out["item_id"] = values[name]
+    url = values.get("taskURL") or values.get("taskUrl")
+    if url:
+        out["task_url"] = url
+    if "parameters" in values and values["parameters"].strip():
+        try:
+            parameters = json.loads(values["parameters"])
+        except ValueError:
+            raise ApiError(400, "Invalid 'parameters'",
+                           ["'parameters' must be a JSON object."]) from None
+        if not isinstance(parameters, dict):
+            raise ApiError(400, "Invalid 'parameters'", ["'parameters' must be a JSON object."])
+        try:
+            parameters = implementation.validate(parameters)
+        except ValueError as exc:
+            raise ApiError(400, "Invalid 'parameters'", [str(exc)]) from None
+        out["parameters"] = parameters
+    raw_max = values.get("maxOccurrences", "").strip()
+    if raw_max:
+        try:
+            out["max_occurrences"] = int(raw_max)
+        except ValueError:
+            raise ApiError(400, "Invalid 'maxOccurrences'",
+                           ["'maxOccurrences' must be an integer, -1 for unlimited"]) from None
+        if out["max_occurrences"] < -1:
+            raise ApiError(400, "Invalid 'maxOccurrences'",
+                           ["'maxOccurrences' must be -1 (unlimited) or more"])
+    now = _now()
+    start, end = _epoch_ms(values, "startDate"), _epoch_ms(values, "endDate")
+    if start is not None:
+        out["start_date"] = start
+    if end is not None:
+        if end <= now:
+            raise ApiError(400, "Invalid 'endDate'", ["'endDate' is in the past"])
+        effective_start = start if start is not None else (current.start_date if current
+                                                           else None)
+        if effective_start is not None and end <= effective_start:
+            raise ApiError(400, "Invalid 'endDate'", ["'endDate' is before 'startDate'"])
+        out["end_date"] = end
+    policy = values.get("overlapPolicy")
+    if policy:
+        if policy not in ("skip", "allow"):
+            raise ApiError(400, "Invalid 'overlapPolicy'", ["'overlapPolicy' is skip or allow"])
+        out["overlap_policy"] = policy
+    grace = values.get("misfireGraceSeconds", "").strip()
+    if grace:
+        try:
+            out["misfire_grace_ms"] = int(float(grace) * 1000)
+        except ValueError:
+            raise ApiError(400, "Invalid 'misfireGraceSeconds'",
+                           ["'misfireGraceSeconds' must be a number of seconds"]) from None
+    return out
+
+
+@router.api_route(BASE, methods=["GET", "POST"])
+async def list_tasks(request: Request, username: str) -> Response:
+    values, f, owner = await _context(request, username)
+    tasks = request.app.state.store.list_tasks(scope="user", owner=owner.username)
+    if values.get("itemId"):
+        tasks = [t for t in tasks if t.item_id == values["itemId"]]
+    active = _bool(values, "active")
+    if active is not None:
+        tasks = [t for t in tasks if t.active == active]
+    if values.get("types"):
+        wanted = {x.strip() for x in values["types"].split(",")}
+        tasks = [t for t in tasks if t.type in wanted]
+    field = {"created": "created", "updated": "updated", "title": "title",
+             "type": "type"}.get(values.get("sortField", "created"), "created")
+    tasks.sort(key=lambda t: getattr(t, field), reverse=values.get("sortOrder") == "desc")
+    # Every match in one page with nextStart -1: the official client's paging loop re-requests
+    # pages from the wrong URL when nextStart is not -1.
+    return render({"total": len(tasks), "start": 1, "num": len(tasks), "nextStart": -1,
+                   "tasks": [task_json(t) for t in tasks]}, f, "Tasks")
+
+
+@router.post(BASE + "/createTask")
+async def create_task(request: Request, username: str) -> Response:
+    values, f, owner = await _context(request, username)
+    cols = _task_values(values, None)
+    expression, zone = _schedule(values, None)
+    active = _bool(values, "isActive")
+    try:
+        task = _service(request).create(
+            scope="user", owner=owner.username, type=cols["type"], cron_expression=expression,
+            title=cols.get("title", ""), item_id=cols.get("item_id"),
+            task_url=cols.get("task_url"), parameters=cols.get("parameters"), time_zone=zone,
+            start_date=cols.get("start_date"), end_date=cols.get("end_date"),
+            max_occurrences=cols.get("max_occurrences", -1),
+            overlap_policy=cols.get("overlap_policy", "skip"),
+            misfire_grace_ms=cols.get("misfire_grace_ms"),
+            active=True if active is None else active)
+    except TaskError as exc:
+        raise ApiError(400, "Unable to create the task", [str(exc)]) from None
+    return render({"success": True, "taskId": task.id}, f, "Task created")
+
+
+@router.api_route(BASE + "/{task_id}", methods=["GET", "POST"])
+async def get_task(request: Request, username: str, task_id: str) -> Response:
+    _, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    return render(task_json(task), f, task.title or task.id)
+
+
+@router.post(BASE + "/{task_id}/update")
+async def update_task(request: Request, username: str, task_id: str) -> Response:
+    values, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    cols = _task_values(values, task)
+    if "parameters" in cols:
+        cols["parameters"] = json.dumps(cols["parameters"])
+    expression, zone = _schedule(values, task)
+    cols.update(cron_expression=expression, time_zone=zone)
+    service = _service(request)
+    try:
+        service.update(task.id, **cols)
+        active = _bool(values, "isActive")
+        if active is True:
+            service.enable(task.id)
+        elif active is False:
+            service.disable(task.id)
+    except TaskError as exc:
+        raise ApiError(400, "Unable to update the task", [str(exc)]) from None
+    return render({"success": True, "taskId": task.id}, f, "Task updated")
+
+
+@router.api_route(BASE + "/{task_id}/runs", methods=["GET", "POST"])
+async def list_runs(request: Request, username: str, task_id: str) -> Response:
+    _, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    runs = request.app.state.store.runs_of(task.id)
+    return render({"runs": [run_json(r) for r in runs]}, f, "Runs")
+
+
+def _run(request: Request, task: TaskRecord, run_id: str) -> RunRecord:
+    run: RunRecord | None = request.app.state.store.get_run(run_id)
+    if run is None or run.task_id != task.id:
+        raise ApiError(404, f"Run '{run_id}' was not found.")
+    return run
+
+
+@router.api_route(BASE + "/{task_id}/runs/{run_id}", methods=["GET", "POST"])
+async def get_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
+    _, f, owner = await _context(request, username)
+    run = _run(request, _task(request, owner, task_id), run_id)
+    return render(run_json(run), f, run.id)
+
+
+@router.post(BASE + "/{task_id}/runs/{run_id}/update")
+async def update_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
+    values, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    run = _run(request, task, run_id)
+    status = values.get("status", "").strip().lower()
+    if status not in RUN_STATUSES:
+        raise ApiError(400, "Invalid 'status'",
+                       [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
+    result = values.get("result", run.result)
+    request.app.state.store.update_run(run.id, status=status, result=result, modified=_now())
+    return render({"success": True, "taskId": task.id, "runId": run.id}, f, "Run updated")
+
+
+@router.post(BASE + "/{task_id}/runs/{run_id}/delete")
+async def delete_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
+    _, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    run = _run(request, task, run_id)
+    request.app.state.store.delete_run(run.id)
+    return render({"success": True, "taskId": task.id, "runId": run.id}, f, "Run deleted")
+
+
+# Declared last: the runs routes above must match before this catch-all of operations.
+@router.post(BASE + "/{task_id}/{operation}")
+async def task_operation(request: Request, username: str, task_id: str,
+                         operation: str) -> Response:
+    _, f, owner = await _context(request, username)
+    task = _task(request, owner, task_id)
+    service = _service(request)
+    answer: dict[str, Any] = {"success": True, "taskId": task.id}
+    if operation == "delete":
+        service.delete(task.id)
+    elif operation == "enable":
+        service.enable(task.id)
+    elif operation == "disable":
+        service.disable(task.id)
+    elif operation == "runNow":
+        answer["runId"] = service.run_now(task.id).id
+    else:
+        raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
+    return render(answer, f, "Done")

@@ -1,0 +1,169 @@
+"""Sharing API user tasks over HTTPS against a real server: create, read, list, change, run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.test_server import Server, start_server, stop
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("tasks")
+    from gistasks.store import Store
+    from gistasks.users import UserService
+
+    store = Store(f"sqlite:///{data / 'gistasks.db'}")
+    store.migrate()
+    users = UserService(store)
+    users.add("erin", "erins pass 1", role="org_publisher")
+    users.add("frank", "franks pass 1")
+    store.close()
+    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    yield srv
+    stop(srv)
+
+
+def token(server: Server, user: str, password: str) -> str:
+    return str(httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False, data={
+        "username": user, "password": password, "f": "json"}).json()["token"])
+
+
+def call(server: Server, path: str, tok: str, **form: str) -> dict[str, object]:
+    answer: dict[str, object] = httpx.post(
+        f"{server.url}/sharing/rest/community/users/{path}", verify=False,
+        data={"f": "json", **form}, headers={"X-Esri-Authorization": f"Bearer {tok}"}).json()
+    return answer
+
+
+EVERY_MINUTE = {"minute": "*/1", "hour": "*", "dayOfMonth": "*", "month": "*",
+                "dayOfWeek": "?"}
+
+
+def create(server: Server, tok: str, **form: str) -> str:
+    body = call(server, "erin/tasks/createTask", tok,
+                **{"type": "Ping", "title": "heartbeat", **EVERY_MINUTE, **form})
+    assert body.get("success") is True, body
+    return str(body["taskId"])
+
+
+def test_create_then_read_a_task_in_the_arcgis_shape(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok, maxOccurrences="10")
+    task = call(server, f"erin/tasks/{task_id}", tok)
+    assert task["id"] == task_id and task["userId"] == "erin" and task["type"] == "Ping"
+    assert task["cronSchedule"] == {"minute": "*/1", "hour": "*", "dayOfMonth": "*",
+                                    "month": "*", "dayOfWeek": "?"}
+    assert task["cronExpression"] == "0 */1 * * * ?" and task["runIntervalSeconds"] == 60
+    assert task["taskState"] == "active" and task["active"] is True
+    assert task["maxOccurrences"] == 10 and task["scheduleDescription"] == "Every minute (UTC)"
+    starts = task["nextStarts"]
+    assert isinstance(starts, list) and len(starts) == 5 and starts[0] == task["nextStart"]
+
+
+def test_the_list_holds_every_match_in_one_page(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    create(server, tok, itemId="item-a")
+    listed = call(server, "erin/tasks", tok, num="1")
+    assert listed["nextStart"] == -1 and listed["total"] == len(listed["tasks"])  # type: ignore[arg-type]
+    only = call(server, "erin/tasks", tok, itemId="item-a")
+    assert [t["itemId"] for t in only["tasks"]] == ["item-a"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("form", "fragment"), [
+    ({"minute": "61"}, "minute: 61 is outside 0-59"),
+    ({"dayOfWeek": "8"}, "dayOfWeek: 8 is outside 1-7"),
+    ({"type": "Nonsense"}, "Task types on this server"),
+    ({"parameters": "{not json"}, "'parameters' must be a JSON object"),
+    ({"maxOccurrences": "-2"}, "-1 (unlimited) or more"),
+    ({"endDate": "1000"}, "'endDate' is in the past"),
+    ({"startDate": "4102444800000", "endDate": "4102444700000"}, "before 'startDate'"),
+    ({"startDate": "tomorrow"}, "epoch milliseconds"),
+    ({"hour": "*", "minute": "*", "dayOfMonth": "1", "dayOfWeek": "2"},
+     "neither day field is '?'"),
+])
+def test_bad_parameters_are_named_in_the_error(server: Server, form: dict[str, str],
+                                               fragment: str) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    body = call(server, "erin/tasks/createTask", tok,
+                **{"type": "Ping", **EVERY_MINUTE, **form})
+    error = body["error"]
+    assert isinstance(error, dict) and error["code"] == 400
+    assert any(fragment in d for d in error["details"]), error
+
+
+def test_missing_cron_fields_are_named(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    body = call(server, "erin/tasks/createTask", tok, type="Ping", minute="0")
+    assert body["error"]["message"] == "'hour' must be specified"  # type: ignore[index]
+
+
+def test_unix_style_fields_from_the_python_client_are_normalised(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok, minute="0", hour="0", dayOfMonth="*", month="*",
+                     dayOfWeek="0")
+    task = call(server, f"erin/tasks/{task_id}", tok)
+    assert task["cronExpression"] == "0 0 0 ? * 1"
+
+
+def test_disable_enable_update_and_delete(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok)
+    assert call(server, f"erin/tasks/{task_id}/disable", tok)["success"] is True
+    assert call(server, f"erin/tasks/{task_id}", tok)["taskState"] == "paused"
+    assert call(server, f"erin/tasks/{task_id}/enable", tok)["success"] is True
+    updated = call(server, f"erin/tasks/{task_id}/update", tok, type="Ping", hour="4",
+                   minute="0", dayOfWeek="7", dayOfMonth="?", title="weekly")
+    assert updated["success"] is True
+    task = call(server, f"erin/tasks/{task_id}", tok)
+    assert task["cronExpression"] == "0 0 4 ? * 7" and task["title"] == "weekly"
+    stopped = call(server, f"erin/tasks/{task_id}/update", tok, isActive="false")
+    assert stopped["success"] is True
+    assert call(server, f"erin/tasks/{task_id}", tok)["active"] is False
+    assert call(server, f"erin/tasks/{task_id}/delete", tok)["success"] is True
+    assert call(server, f"erin/tasks/{task_id}", tok)["error"]["code"] == 404  # type: ignore[index]
+
+
+def test_run_now_executes_and_runs_can_be_read_updated_and_deleted(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok)
+    run_id = str(call(server, f"erin/tasks/{task_id}/runNow", tok)["runId"])
+    deadline = time.monotonic() + 20
+    run: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        run = call(server, f"erin/tasks/{task_id}/runs/{run_id}", tok)
+        if run.get("status") == "succeeded":
+            break
+        time.sleep(0.1)
+    assert run["status"] == "succeeded" and str(run["result"]).startswith("pong")
+    runs = call(server, f"erin/tasks/{task_id}/runs", tok)["runs"]
+    assert [r["runId"] for r in runs] == [run_id]  # type: ignore[attr-defined]
+    assert call(server, f"erin/tasks/{task_id}/runs/{run_id}/update", tok,
+                status="Skipped", result="by hand")["success"] is True
+    assert call(server, f"erin/tasks/{task_id}/runs/{run_id}", tok)["status"] == "skipped"
+    bad = call(server, f"erin/tasks/{task_id}/runs/{run_id}/update", tok, status="done")
+    assert bad["error"]["code"] == 400  # type: ignore[index]
+    assert call(server, f"erin/tasks/{task_id}/runs/{run_id}/delete", tok)["success"] is True
+    assert call(server, f"erin/tasks/{task_id}/runs", tok)["runs"] == []
+
+
+def test_others_tasks_are_forbidden_but_admins_see_all(server: Server) -> None:
+    erin = token(server, "erin", "erins pass 1")
+    task_id = create(server, erin)
+    frank = token(server, "frank", "franks pass 1")
+    assert call(server, f"erin/tasks/{task_id}", frank)["error"]["code"] == 403  # type: ignore[index]
+    assert call(server, "erin/tasks", frank)["error"]["code"] == 403  # type: ignore[index]
+    admin = token(server, "admin", "admin pass 1")
+    assert call(server, f"erin/tasks/{task_id}", admin)["id"] == task_id
+    # A task id under another user's path is not found there.
+    assert call(server, f"frank/tasks/{task_id}", frank)["error"]["code"] == 404  # type: ignore[index]
+
+
+def test_no_token_is_499(server: Server) -> None:
+    body = httpx.post(f"{server.url}/sharing/rest/community/users/erin/tasks", verify=False,
+                      data={"f": "json"}).json()
+    assert body["error"]["code"] == 499
