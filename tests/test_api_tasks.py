@@ -167,3 +167,16 @@ def test_no_token_is_499(server: Server) -> None:
     body = httpx.post(f"{server.url}/sharing/rest/community/users/erin/tasks", verify=False,
                       data={"f": "json"}).json()
     assert body["error"]["code"] == 499
+
+
+def test_all_scheduled_tasks_is_for_org_admins_and_filters_by_user(server: Server) -> None:
+    erin = token(server, "erin", "erins pass 1")
+    create(server, erin, title="erins")
+    admin = token(server, "admin", "admin pass 1")
+    url = f"{server.url}/sharing/rest/portals/self/allScheduledTasks"
+    body = httpx.get(url, params={"f": "json", "token": admin, "userFilter": "erin"},
+                     verify=False).json()
+    assert body["nextStart"] == -1 and body["tasks"]
+    assert {t["userId"] for t in body["tasks"]} == {"erin"}
+    denied = httpx.get(url, params={"f": "json", "token": erin}, verify=False).json()
+    assert denied["error"]["code"] == 403

@@ -215,7 +215,28 @@ def _task_values(values: dict[str, str], current: TaskRecord | None) -> dict[str
 @router.api_route(BASE, methods=["GET", "POST"])
 async def list_tasks(request: Request, username: str) -> Response:
     values, f, owner = await _context(request, username)
-    tasks = request.app.state.store.list_tasks(scope="user", owner=owner.username)
+    return _task_list(values, request.app.state.store.list_tasks(scope="user",
+                                                                  owner=owner.username), f)
+
+
+@router.api_route("/sharing/rest/portals/{portal_id}/allScheduledTasks",
+                  methods=["GET", "POST"])
+async def all_scheduled_tasks(request: Request, portal_id: str) -> Response:
+    """Every user's tasks, for org admins (``portals/self`` or the org id)."""
+    values = await params(request)
+    f = output_format(values)
+    caller = current_user(request, values)
+    assert caller is not None
+    if caller.role != "org_admin":
+        raise ApiError(403, FORBIDDEN)
+    tasks = request.app.state.store.list_tasks(scope="user")
+    if values.get("userFilter"):
+        tasks = [t for t in tasks if t.owner.lower() == values["userFilter"].lower()]
+    return _task_list(values, tasks, f)
+
+
+def _task_list(values: dict[str, str], tasks: list[TaskRecord], f: str) -> Response:
+    """The ArcGIS task list, filtered by ``itemId``, ``active`` and ``types`` and sorted."""
     if values.get("itemId"):
         tasks = [t for t in tasks if t.item_id == values["itemId"]]
     active = _bool(values, "active")
