@@ -366,7 +366,6 @@ def test_cancelling_a_running_run_fails_it_with_the_reason(live: tuple[Engine, T
                           cron_expression="0 0 0 1 1 ?", parameters={"seconds": 0.9})
     run = service.run_now(task.id)
     engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "executing")
     wait_for(lambda: engine.cancel(run.id, "cancelled by alice"))
     wait_for(lambda: store.runs_of(task.id)[0].status == "failed")
     assert store.runs_of(task.id)[0].result == "cancelled by alice"
@@ -377,9 +376,9 @@ def test_shutdown_releases_work_that_outlives_the_grace_period(store: Store) -> 
     service = TaskService(engine)
     task = service.create(scope="user", owner="alice", type="TestSleepsInThread",
                           cron_expression="0 0 0 1 1 ?", parameters={"seconds": 30})
-    service.run_now(task.id)
+    queued = service.run_now(task.id)
     engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "executing")
+    wait_for(lambda: queued.id in engine.running())  # started, not merely leased
     engine.stop(0.3)
     run = store.runs_of(task.id)[0]
     assert run.status == "failed"
@@ -410,9 +409,9 @@ def test_shutdown_lets_running_work_finish_within_the_grace_period(store: Store)
     service = TaskService(engine)
     task = service.create(scope="user", owner="alice", type="TestSleepsInThread",
                           cron_expression="0 0 0 1 1 ?", parameters={"seconds": 0.6})
-    service.run_now(task.id)
+    queued = service.run_now(task.id)
     engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "executing")
+    wait_for(lambda: queued.id in engine.running())
     engine.stop(10)
     run = store.runs_of(task.id)[0]
     assert (run.status, run.result) == ("succeeded", "slept")
@@ -451,3 +450,17 @@ def test_record_fields_follow_the_table_columns() -> None:
 
     assert [f.name for f in fields(TaskRecord)] == [c.name for c in tasks.columns]
     assert [f.name for f in fields(RunRecord)] == [c.name for c in runs.columns]
+
+
+def test_shutdown_requeues_runs_leased_ahead_but_never_started(store: Store) -> None:
+    engine = Engine(store, EngineSettings(lease_ms=3_000, workers=1, lookahead_ms=5_000))
+    service = TaskService(engine)
+    task = service.create(scope="user", owner="alice", type="TestAlwaysFails",
+                          cron_expression="0 0 0 1 1 ?")
+    future = store.insert_run(task.id, engine.now_ms() + 4_000, engine.now_ms())
+    assert future is not None
+    engine.start()
+    wait_for(lambda: store.runs_of(task.id)[0].status == "executing")  # leased ahead
+    engine.stop(0.3)
+    run = store.runs_of(task.id)[0]
+    assert (run.status, run.node, run.lease_until) == ("scheduled", None, None)

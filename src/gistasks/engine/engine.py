@@ -341,6 +341,11 @@ class Engine:
                                      f"{proc.exitcode})")
         return result
 
+    def running(self) -> set[str]:
+        """The ids of the runs executing on this node now (leased and started)."""
+        with self._lock:
+            return set(self._running)
+
     def cancel(self, run_id: str, reason: str = "cancelled") -> bool:
         """Cancel a run executing on this node; True if it was running here."""
         with self._lock:
