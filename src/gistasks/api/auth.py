@@ -46,3 +46,22 @@ def current_user(request: Request, values: dict[str, str],
     if claims.ip is not None and (request.client is None or request.client.host != claims.ip):
         raise ApiError(498, "Invalid token.", ["The token is bound to another IP address."])
     return user
+
+
+FORBIDDEN = "You do not have permissions to access this resource or perform this operation."
+
+
+def acting_for(request: Request, values: dict[str, str], username: str) -> UserRecord:
+    """The user named in the path, after checking the caller is that user or an org admin.
+
+    An unknown user is 400 "does not exist or is inaccessible", as ArcGIS says it; someone
+    else's is 403.
+    """
+    caller = current_user(request, values)
+    assert caller is not None
+    target: UserRecord | None = request.app.state.store.get_user(username)
+    if target is None:
+        raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
+    if caller.username.lower() != target.username.lower() and caller.role != "org_admin":
+        raise ApiError(403, FORBIDDEN)
+    return target

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api.auth import current_user
+from gistasks.api.auth import acting_for, current_user
 from gistasks.api.render import ApiError, output_format, params, render
 from gistasks.store import UserRecord
 from gistasks.tokens import DEFAULT_MINUTES, MAX_MINUTES, TokenClaims, issue
@@ -156,12 +156,5 @@ async def community_user(request: Request, username: str) -> Response:
     """A user: the user themselves and org admins see it."""
     values = await params(request)
     f = output_format(values)
-    caller = current_user(request, values)
-    assert caller is not None
-    target = request.app.state.store.get_user(username)
-    if target is None:
-        raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
-    if caller.username.lower() != target.username.lower() and caller.role != "org_admin":
-        raise ApiError(403, "You do not have permissions to access this resource or perform "
-                       "this operation.")
+    target = acting_for(request, values, username)
     return render(user_json(target), f, target.username)

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gistasks.api.auth import current_user
+from gistasks.api.auth import FORBIDDEN, acting_for, current_user
 from gistasks.api.render import ApiError, output_format, params, render
 from gistasks.cron import CronExpression, CronSyntaxError
 from gistasks.engine import TaskError, TaskService
@@ -25,7 +25,6 @@ from gistasks.tasktypes import registry
 router = APIRouter()
 BASE = "/sharing/rest/community/users/{username}/tasks"
 CRON_FIELDS = ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")
-FORBIDDEN = ("You do not have permissions to access this resource or perform this operation.")
 MIN_INTERVAL_S = 60
 
 
@@ -37,14 +36,7 @@ async def _context(request: Request, username: str) -> tuple[dict[str, str], str
     """(parameters, format, owner) after checking that the caller may act for ``username``."""
     values = await params(request)
     f = output_format(values)
-    caller = current_user(request, values)
-    assert caller is not None
-    owner = request.app.state.store.get_user(username)
-    if owner is None:
-        raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
-    if caller.username.lower() != owner.username.lower() and caller.role != "org_admin":
-        raise ApiError(403, FORBIDDEN)
-    return values, f, owner
+    return values, f, acting_for(request, values, username)
 
 
 def _task(request: Request, owner: UserRecord, task_id: str) -> TaskRecord:
