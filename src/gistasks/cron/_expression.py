@@ -364,23 +364,9 @@ class CronExpression:
 
         Measured in UTC over the first 2,000 fires after 2001-01-01 (a year after a leap year,
         so short and long months both occur); 0 for a schedule that fires at most once there.
+        Memoised by expression text: every task JSON carries it.
         """
-        probe = CronExpression(self.expression, max_year=self._max_year)
-        t = probe.next_after_epoch(978307199)  # 2000-12-31T23:59:59Z
-        best = 0
-        for _ in range(2000):
-            if t is None:
-                break
-            nxt = probe.next_after_epoch(t)
-            if nxt is None:
-                break
-            gap = nxt - t
-            if best == 0 or gap < best:
-                best = gap
-                if best == 1:
-                    break
-            t = nxt
-        return best
+        return _interval_seconds(self.expression, self._max_year)
 
     # -- the wall-time search ---------------------------------------------------------------------
 
@@ -663,6 +649,26 @@ class CronExpression:
 
 
 parse_memoised = lru_cache(maxsize=4096)(parse)
+
+
+@lru_cache(maxsize=4096)
+def _interval_seconds(expression: str, max_year: int) -> int:
+    probe = CronExpression(expression, max_year=max_year)
+    t = probe.next_after_epoch(978307199)  # 2000-12-31T23:59:59Z
+    best = 0
+    for _ in range(2000):
+        if t is None:
+            break
+        nxt = probe.next_after_epoch(t)
+        if nxt is None:
+            break
+        gap = nxt - t
+        if best == 0 or gap < best:
+            best = gap
+            if best == 1:
+                break
+        t = nxt
+    return best
 
 
 @lru_cache(maxsize=1024)

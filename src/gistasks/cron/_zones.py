@@ -116,9 +116,6 @@ class ZoneTables:
             table = self._years[year] = YearTable(self.zone, year)
         return table
 
-    def for_instant(self, t: int) -> YearTable:
-        return self.year(time.gmtime(t).tm_year)
-
 
 _TABLES: dict[tzinfo, ZoneTables] = {}
 

@@ -430,10 +430,6 @@ class Store:
                 tasks.c.task_state == "active",
             ).values(task_state="failed", active=False, next_fire_at=None, updated=now))
 
-    def _count_outcome(self, conn: Connection, task_id: str, status: str, now: int,
-                       fail_threshold: int) -> None:
-        self._count_outcomes(conn, {task_id: [status]}, now, fail_threshold)
-
     def recover_expired(self, now: int, idempotent_types: Collection[str],
                         fail_threshold: int) -> list[RunRecord]:
         """Finish runs whose lease expired (their node died): re-queue or fail them.
@@ -454,15 +450,21 @@ class Store:
                 record = RunRecord(**{k: m[k] for k in RunRecord.__slots__})
                 out.append(record)
                 if m["t_type"] in idempotent_types:
-                    conn.execute(update(runs).where(runs.c.id == record.id).values(
-                        status="scheduled", node=None, lease_until=None, modified=now,
-                        result=f"re-queued: node {record.node} lost"))
+                    self._requeue(conn, record.id, now, f"re-queued: node {record.node} lost")
                 else:
-                    conn.execute(update(runs).where(runs.c.id == record.id).values(
-                        status="failed", lease_until=None, ended=now, modified=now,
-                        result=f"node lost: {record.node} stopped renewing its lease"))
-                    self._count_outcome(conn, record.task_id, "failed", now, fail_threshold)
+                    self._fail(conn, record.id, record.task_id, now, fail_threshold,
+                               f"node lost: {record.node} stopped renewing its lease")
         return out
+
+    def _requeue(self, conn: Connection, run_id: str, now: int, reason: str) -> None:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            status="scheduled", node=None, lease_until=None, modified=now, result=reason))
+
+    def _fail(self, conn: Connection, run_id: str, task_id: str, now: int, fail_threshold: int,
+              reason: str) -> None:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            status="failed", lease_until=None, ended=now, modified=now, result=reason))
+        self._count_outcomes(conn, {task_id: ["failed"]}, now, fail_threshold)
 
     def release_runs(self, node: str, run_ids: Collection[str], now: int,
                      idempotent_types: Collection[str], fail_threshold: int,
@@ -483,14 +485,11 @@ class Store:
             ).all()
             for run_id, task_id, task_type in found:
                 if not started or task_type in idempotent_types:
-                    conn.execute(update(runs).where(runs.c.id == run_id).values(
-                        status="scheduled", node=None, lease_until=None, modified=now,
-                        result="re-queued: the server shut down during the run"))
+                    self._requeue(conn, run_id, now,
+                                  "re-queued: the server shut down during the run")
                 else:
-                    conn.execute(update(runs).where(runs.c.id == run_id).values(
-                        status="failed", lease_until=None, ended=now, modified=now,
-                        result="the server shut down before the run finished"))
-                    self._count_outcome(conn, task_id, "failed", now, fail_threshold)
+                    self._fail(conn, run_id, task_id, now, fail_threshold,
+                               "the server shut down before the run finished")
 
     # -- users ------------------------------------------------------------------------------------
 
@@ -498,7 +497,7 @@ class Store:
         """Add a user; False if the name is taken (names are compared without case)."""
         with self._write() as conn:
             taken = conn.execute(select(users.c.username).where(
-                func.lower(users.c.username) == user.username.lower())).first()
+                _named(user.username))).first()
             if taken is not None:
                 return False
             conn.execute(insert(users).values(**asdict(user)))
@@ -508,7 +507,7 @@ class Store:
         """The user named ``username`` (without regard to case), or None."""
         with self._read() as conn:
             row = conn.execute(select(users).where(
-                func.lower(users.c.username) == username.lower())).first()
+                _named(username))).first()
         return None if row is None else UserRecord.from_row(row)
 
     def list_users(self) -> list[UserRecord]:
@@ -520,11 +519,11 @@ class Store:
         """Change a user's columns; None if there is no such user."""
         with self._write() as conn:
             result = conn.execute(update(users).where(
-                func.lower(users.c.username) == username.lower()).values(**values))
+                _named(username)).values(**values))
             if result.rowcount == 0:
                 return None
             row = conn.execute(select(users).where(
-                func.lower(users.c.username) == username.lower())).one()
+                _named(username))).one()
         return UserRecord.from_row(row)
 
     # -- runs -------------------------------------------------------------------------------------
@@ -558,6 +557,11 @@ class Store:
         with self._read() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
         return None if row is None else RunRecord.from_row(row)
+
+
+def _named(username: str) -> Any:
+    """User names are compared without regard to case."""
+    return func.lower(users.c.username) == username.lower()
 
 
 def _configure_sqlite(engine: Engine) -> None:
