@@ -65,13 +65,56 @@ def test_create_then_read_a_task_in_the_arcgis_shape(server: Server) -> None:
     assert isinstance(starts, list) and len(starts) == 5 and starts[0] == task["nextStart"]
 
 
-def test_the_list_holds_every_match_in_one_page(server: Server) -> None:
+def test_the_list_pages_with_start_num_and_next_start(server: Server) -> None:
     tok = token(server, "erin", "erins pass 1")
-    create(server, tok, itemId="item-a")
-    listed = call(server, "erin/tasks", tok, num="1")
-    assert listed["nextStart"] == -1 and listed["total"] == len(listed["tasks"])  # type: ignore[arg-type]
+    for _ in range(3):
+        create(server, tok)
+    everything = call(server, "erin/tasks", tok, num="100")
+    total = everything["total"]
+    assert isinstance(total, int) and total >= 3 and everything["nextStart"] == -1
+    ids = [t["id"] for t in everything["tasks"]]  # type: ignore[attr-defined]
+    first = call(server, "erin/tasks", tok, start="1", num="2")
+    assert [t["id"] for t in first["tasks"]] == ids[:2]  # type: ignore[attr-defined]
+    assert first["nextStart"] == 3 and first["total"] == total
+    rest = call(server, "erin/tasks", tok, start="3", num="100")
+    assert [t["id"] for t in rest["tasks"]] == ids[2:]  # type: ignore[attr-defined]
+    assert rest["nextStart"] == -1
+    newest = call(server, "erin/tasks", tok, num="1", sortOrder="desc")
+    assert [t["id"] for t in newest["tasks"]] == ids[-1:]  # type: ignore[attr-defined]
+
+
+def test_the_official_client_gets_every_match_in_one_page(server: Server) -> None:
+    """Its paging loop breaks on nextStart != -1, so Geosaurus/* gets one page."""
+    tok = token(server, "erin", "erins pass 1")
+    create(server, tok)
+    create(server, tok)
+    listed = httpx.get(f"{server.url}/sharing/rest/community/users/erin/tasks", verify=False,
+                       params={"f": "json", "num": "1", "start": "1"},
+                       headers={"X-Esri-Authorization": f"Bearer {tok}",
+                                "User-Agent": "Geosaurus/2.4.4"}).json()
+    assert listed["nextStart"] == -1 and listed["total"] == len(listed["tasks"]) >= 2
+
+
+def test_list_filters_by_item_active_and_types(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok, itemId="item-a")
     only = call(server, "erin/tasks", tok, itemId="item-a")
     assert [t["itemId"] for t in only["tasks"]] == ["item-a"]  # type: ignore[attr-defined]
+    call(server, f"erin/tasks/{task_id}/disable", tok)
+    inactive = call(server, "erin/tasks", tok, active="false", num="100")
+    assert task_id in [t["id"] for t in inactive["tasks"]]  # type: ignore[attr-defined]
+    assert all(not t["active"] for t in inactive["tasks"])  # type: ignore[attr-defined]
+    assert call(server, "erin/tasks", tok, types="Nonsense")["total"] == 0
+
+
+@pytest.mark.parametrize(("form", "error"), [
+    ({"num": "101"}, "Invalid 'num'"), ({"start": "0"}, "Invalid 'start'"),
+    ({"sortField": "owner"}, "Invalid 'sortField'"), ({"sortOrder": "up"}, "Invalid 'sortOrder'"),
+    ({"active": "maybe"}, "Invalid 'active'")])
+def test_bad_list_parameters_are_named(server: Server, form: dict[str, str], error: str) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    body = call(server, "erin/tasks", tok, **form)
+    assert body["error"]["message"] == error  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("form", "fragment"), [
@@ -174,8 +217,8 @@ def test_all_scheduled_tasks_is_for_org_admins_and_filters_by_user(server: Serve
     create(server, erin, title="erins")
     admin = token(server, "admin", "admin pass 1")
     url = f"{server.url}/sharing/rest/portals/self/allScheduledTasks"
-    body = httpx.get(url, params={"f": "json", "token": admin, "userFilter": "erin"},
-                     verify=False).json()
+    body = httpx.get(url, params={"f": "json", "token": admin, "userFilter": "erin",
+                                  "num": "100"}, verify=False).json()
     assert body["nextStart"] == -1 and body["tasks"]
     assert {t["userId"] for t in body["tasks"]} == {"erin"}
     denied = httpx.get(url, params={"f": "json", "token": erin}, verify=False).json()

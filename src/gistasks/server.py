@@ -11,6 +11,7 @@ from gistasks.api.app import create_app
 from gistasks.bootstrap import ensure_admin_password, read_admin_password
 from gistasks.config import Settings
 from gistasks.engine import Engine, EngineSettings
+from gistasks.secretbox import SecretBox
 from gistasks.store import Store
 from gistasks.tls import ensure_certificate
 from gistasks.users import UserService
@@ -24,7 +25,8 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     store = Store(settings.database_url)
     store.migrate()
     created = UserService(store).ensure_admin(read_admin_password(settings))
-    engine = Engine(store, EngineSettings.from_environment())
+    engine = Engine(store, EngineSettings.from_environment(),
+                    secrets=SecretBox.for_directory(settings.data_dir))
     app = create_app(settings, engine, store)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)

@@ -39,9 +39,9 @@ class TokenClaims:
     ip: str | None
 
 
-def load_key(directory: Path) -> bytes:
-    """The deployment's signing key, created (0600) on first use."""
-    path = directory / "token-key"
+def load_key(directory: Path, name: str = "token-key") -> bytes:
+    """A 32-byte deployment key (the token signing key by default), created 0600 on first use."""
+    path = directory / name
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         try:

@@ -19,6 +19,7 @@ from gistasks.api.render import ApiError, output_format, params, render
 from gistasks.cron import CronExpression, CronSyntaxError
 from gistasks.engine import TaskError, TaskService
 from gistasks.engine.planner import task_schedule
+from gistasks.secretbox import mask
 from gistasks.store import RUN_STATUSES, RunRecord, TaskRecord, UserRecord
 from gistasks.tasktypes import registry
 
@@ -68,7 +69,7 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "runIntervalSeconds": expr.interval_seconds(),
         "lastStart": task.last_start or -1, "nextStart": task.next_fire_at or -1,
         "maxOccurrences": task.max_occurrences, "occurrences": task.occurrences,
-        "parameters": json.loads(task.parameters or "{}"),
+        "parameters": mask(json.loads(task.parameters or "{}")),
         "taskURL": task.task_url or "",
         "created": task.created, "updated": task.updated,
         "startDate": task.start_date or task.created, "endDate": task.end_date or -1,
@@ -207,8 +208,7 @@ def _task_values(values: dict[str, str], current: TaskRecord | None) -> dict[str
 @router.api_route(BASE, methods=["GET", "POST"])
 async def list_tasks(request: Request, username: str) -> Response:
     values, f, owner = await _context(request, username)
-    return _task_list(values, request.app.state.store.list_tasks(scope="user",
-                                                                  owner=owner.username), f)
+    return _task_list(request, values, f, owner=owner.username, client_pages_badly=True)
 
 
 @router.api_route("/sharing/rest/portals/{portal_id}/allScheduledTasks",
@@ -221,28 +221,66 @@ async def all_scheduled_tasks(request: Request, portal_id: str) -> Response:
     assert caller is not None
     if caller.role != "org_admin":
         raise ApiError(403, FORBIDDEN)
-    tasks = request.app.state.store.list_tasks(scope="user")
+    owner = None
     if values.get("userFilter"):
-        tasks = [t for t in tasks if t.owner.lower() == values["userFilter"].lower()]
-    return _task_list(values, tasks, f)
+        user = request.app.state.store.get_user(values["userFilter"])
+        owner = user.username if user is not None else values["userFilter"]
+    return _task_list(request, values, f, owner=owner)
 
 
-def _task_list(values: dict[str, str], tasks: list[TaskRecord], f: str) -> Response:
-    """The ArcGIS task list, filtered by ``itemId``, ``active`` and ``types`` and sorted."""
-    if values.get("itemId"):
-        tasks = [t for t in tasks if t.item_id == values["itemId"]]
-    active = _bool(values, "active")
-    if active is not None:
-        tasks = [t for t in tasks if t.active == active]
+SORT_FIELDS = ("created", "updated", "title", "type")
+MAX_PAGE = 100
+
+
+def _int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be an integer"]) from None
+    if not low <= value <= high:
+        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be from {low} to {high}"])
+    return value
+
+
+def page_window(request: Request, values: dict[str, str],
+                client_pages_badly: bool = False) -> tuple[int, int | None]:
+    """(1-based start, page size) from ``start`` and ``num``; size None means every match.
+
+    ``client_pages_badly``: the official client (user agent ``Geosaurus/<version>``, through
+    2.4.4 at least) follows ``nextStart`` of a user's task list by re-requesting from the last
+    *task's* URL and then fails, so there it gets every match in one page with
+    ``nextStart: -1``; everybody else gets real pages.
+    """
+    start = _int(values, "start", 1, 1, 2**31 - 1)
+    num = _int(values, "num", 10, 0, MAX_PAGE)
+    if client_pages_badly and request.headers.get("user-agent", "").startswith("Geosaurus/"):
+        return start, None
+    return start, num
+
+
+def _task_list(request: Request, values: dict[str, str], f: str, owner: str | None,
+               client_pages_badly: bool = False) -> Response:
+    """The ArcGIS task list, filtered by ``itemId``, ``active`` and ``types``, sorted, paged."""
+    sort_field = values.get("sortField", "").strip() or "created"
+    if sort_field not in SORT_FIELDS:
+        raise ApiError(400, "Invalid 'sortField'",
+                       [f"'sortField' must be one of {', '.join(SORT_FIELDS)}"])
+    order = values.get("sortOrder", "").strip().lower() or "asc"
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "Invalid 'sortOrder'", ["'sortOrder' must be asc or desc"])
+    types = None
     if values.get("types"):
-        wanted = {x.strip() for x in values["types"].split(",")}
-        tasks = [t for t in tasks if t.type in wanted]
-    field = {"created": "created", "updated": "updated", "title": "title",
-             "type": "type"}.get(values.get("sortField", "created"), "created")
-    tasks.sort(key=lambda t: getattr(t, field), reverse=values.get("sortOrder") == "desc")
-    # Every match in one page with nextStart -1: the official client's paging loop re-requests
-    # pages from the wrong URL when nextStart is not -1.
-    return render({"total": len(tasks), "start": 1, "num": len(tasks), "nextStart": -1,
+        types = [x.strip() for x in values["types"].split(",") if x.strip()]
+    start, num = page_window(request, values, client_pages_badly)
+    total, tasks = request.app.state.store.page_tasks(
+        scope="user", owner=owner, item_id=values.get("itemId") or None,
+        active=_bool(values, "active"), types=types, sort_field=sort_field,
+        descending=order == "desc", offset=start - 1, limit=num)
+    next_start = start + len(tasks) if start - 1 + len(tasks) < total else -1
+    return render({"total": total, "start": start, "num": len(tasks), "nextStart": next_start,
                    "tasks": [task_json(t) for t in tasks]}, f, "Tasks")
 
 
@@ -279,8 +317,6 @@ async def update_task(request: Request, username: str, task_id: str) -> Response
     values, f, owner = await _context(request, username)
     task = _task(request, owner, task_id)
     cols = _task_values(values, task)
-    if "parameters" in cols:
-        cols["parameters"] = json.dumps(cols["parameters"])
     expression, zone = _schedule(values, task)
     cols.update(cron_expression=expression, time_zone=zone)
     service = _service(request)

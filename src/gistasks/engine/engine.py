@@ -22,19 +22,22 @@ import os
 import queue
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gistasks.engine.clock import Clock, SystemClock
 from gistasks.engine.planner import plan_fires
 from gistasks.engine.settings import EngineSettings
+from gistasks.secretbox import SecretBox, SecretError
 from gistasks.store import ClaimedRun, FirePlan, Store, TaskRecord
 from gistasks.tasktypes import Outcome, Registry, RunContext, registry
 
 log = logging.getLogger("gistasks.engine")
+LIMITS_REFRESH_S = 10.0
 
 
 def node_name() -> str:
@@ -64,8 +67,11 @@ class Engine:
     def __init__(self, store: Store, settings: EngineSettings | None = None,
                  clock: Clock | None = None, types: Registry | None = None,
                  node: str | None = None, use_database_clock: bool = True,
-                 record_lateness: bool = False) -> None:
+                 record_lateness: bool = False, secrets: SecretBox | None = None) -> None:
         self.store = store
+        self.secrets = secrets or SecretBox(os.urandom(32))
+        """Opens the encrypted secrets of task parameters for the executors (a server passes
+        the deployment's box; without one, a box whose key lives as long as this engine)."""
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
         self.types = types or registry
@@ -85,6 +91,7 @@ class Engine:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._limits_read_at = 0.0
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -94,6 +101,18 @@ class Engine:
             if db_now is not None:
                 return db_now
         return self.clock.now_ms()
+
+    def refresh_limits(self) -> None:
+        """Take ``FailedRunsToDisableTask`` and ``TaskRunHistoryCount`` from the limits stored
+        through ``system/limits`` (the firing loop does so every 10 s, for changes made on
+        other nodes)."""
+        self._limits_read_at = time.monotonic()
+        stored = self.store.get_limits()
+        changes = {setting: stored[name] for name, setting in (
+            ("FailedRunsToDisableTask", "failed_runs_to_disable"),
+            ("TaskRunHistoryCount", "history_user")) if name in stored}
+        if changes:
+            self.settings = replace(self.settings, **changes)
 
     def _history_limit(self, task: TaskRecord) -> int:
         s = self.settings
@@ -137,6 +156,8 @@ class Engine:
     def _firing_loop(self) -> None:
         while not self._stopping.is_set():
             try:
+                if time.monotonic() - self._limits_read_at > LIMITS_REFRESH_S:
+                    self.refresh_limits()
                 self.fire_due()
                 earliest = self.store.earliest_fire()
             except Exception:
@@ -256,7 +277,9 @@ class Engine:
             return Outcome("failed", f"unknown task type {claimed.task_type!r} on node "
                                      f"{self.node}")
         try:
-            params = json.loads(claimed.parameters or "{}")
+            params = self.secrets.open(json.loads(claimed.parameters or "{}"))
+        except SecretError as exc:
+            return Outcome("failed", str(exc))
         except ValueError:
             return Outcome("failed", "the task's parameters are not valid JSON")
         ctx = RunContext(claimed.run.id, claimed.run.task_id, claimed.run.scheduled_for,

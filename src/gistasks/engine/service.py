@@ -12,8 +12,14 @@ from typing import Any
 
 from gistasks.cron import CronExpression
 from gistasks.engine.engine import Engine
+from gistasks.engine.limits import LimitError, check_active_room
 from gistasks.engine.planner import first_fire_ms, task_schedule
+from gistasks.secretbox import SecretError
 from gistasks.store import RunRecord, TaskRecord, new_id
+from gistasks.users import privileges
+
+SCHEDULE_NOTEBOOKS = "premium:publisher:scheduleNotebooks"
+"""The privilege an owner needs for ExecuteNotebook tasks."""
 
 
 class TaskError(ValueError):
@@ -21,9 +27,34 @@ class TaskError(ValueError):
 
 
 class TaskService:
+    """Task operations. Secrets in parameters are sealed here (the store only ever sees
+    ciphertext) and the ArcGIS limits and privileges are enforced here."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = engine.store
+
+    def _seal(self, parameters: dict[str, Any], previous: str | None = None) -> str:
+        try:
+            sealed = self.engine.secrets.seal(parameters,
+                                              json.loads(previous) if previous else None)
+        except SecretError as exc:
+            raise TaskError(str(exc)) from None
+        return json.dumps(sealed)
+
+    def _check_owner_may(self, task_type: str, owner: str, scope: str) -> None:
+        if scope != "user" or task_type != "ExecuteNotebook":
+            return
+        user = self.store.get_user(owner)
+        if user is None or SCHEDULE_NOTEBOOKS not in privileges(user.role):
+            raise TaskError(f"{owner} does not have the privilege to schedule notebooks "
+                            f"({SCHEDULE_NOTEBOOKS})")
+
+    def _check_room(self, task_type: str, owner: str, exclude_id: str | None = None) -> None:
+        try:
+            check_active_room(self.store, task_type, owner, exclude_id)
+        except LimitError as exc:
+            raise TaskError(str(exc)) from None
 
     def create(self, *, scope: str, owner: str, type: str, cron_expression: str,
                title: str = "", item_id: str | None = None, task_url: str | None = None,
@@ -43,9 +74,12 @@ class TaskService:
         nxt = first_fire_ms(expr, now, start_date, end_date)
         if nxt is None:
             raise TaskError("the schedule never fires between its start and end dates")
+        self._check_owner_may(type, owner, scope)
+        if active:
+            self._check_room(type, owner)
         task = TaskRecord(
             id=new_id(), scope=scope, owner=owner, type=type, title=title, item_id=item_id,
-            task_url=task_url, parameters=json.dumps(parameters or {}),
+            task_url=task_url, parameters=self._seal(parameters or {}),
             cron_expression=expr.expression, time_zone=expr.timezone, dst_gap=dst_gap,
             dst_overlap=dst_overlap, start_date=start_date, end_date=end_date,
             max_occurrences=max_occurrences, occurrences=0, consecutive_failures=0,
@@ -65,9 +99,17 @@ class TaskService:
         return task
 
     def update(self, task_id: str, **changes: Any) -> TaskRecord:
-        """Change a task; a new schedule, dates or limits take effect from the next fire."""
+        """Change a task; a new schedule, dates or limits take effect from the next fire.
+
+        ``parameters`` is a dict; a masked secret in it keeps the stored one."""
         task = self._require(task_id)
+        if isinstance(changes.get("parameters"), dict):
+            changes["parameters"] = self._seal(changes["parameters"], task.parameters)
         candidate = replace(task, **changes)
+        if candidate.type != task.type:
+            self._check_owner_may(candidate.type, task.owner, task.scope)
+            if candidate.active:
+                self._check_room(candidate.type, task.owner, task.id)
         expr = task_schedule(candidate)
         now = self.engine.now_ms()
         values = dict(changes, updated=now, cron_expression=expr.expression)
@@ -97,6 +139,8 @@ class TaskService:
         """Resume from now: the next fire after now, without a burst of the fires missed."""
         task = self._require(task_id)
         now = self.engine.now_ms()
+        if not task.active:
+            self._check_room(task.type, task.owner, task.id)
         if task.max_occurrences >= 0 and task.occurrences >= task.max_occurrences:
             updated = self.store.update_task(task_id, active=False, task_state="completed",
                                              next_fire_at=None, updated=now)

@@ -53,7 +53,8 @@ tasks = Table(
     Column("generation", Integer, nullable=False, default=0),
 )
 Index("ix_tasks_next_fire_at", tasks.c.next_fire_at)
-Index("ix_tasks_owner", tasks.c.scope, tasks.c.owner)
+Index("ix_tasks_owner_created", tasks.c.scope, tasks.c.owner, tasks.c.created, tasks.c.id)
+Index("ix_tasks_type_active", tasks.c.type, tasks.c.active)
 
 runs = Table(
     "runs",
@@ -88,4 +89,11 @@ users = Table(
     Column("credentials_version", Integer, nullable=False, default=0),
     Column("created", BigInteger, nullable=False),
     Column("modified", BigInteger, nullable=False),
+)
+
+limits = Table(
+    "limits",
+    metadata,
+    Column("name", String(64), primary_key=True),  # ArcGIS limitName: ExecuteNotebooksUserLimit…
+    Column("value", BigInteger, nullable=False),
 )

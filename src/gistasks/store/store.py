@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from gistasks.store.records import ClaimedRun, FirePlan, RunRecord, TaskRecord, UserRecord
-from gistasks.store.schema import runs, tasks, users
+from gistasks.store.schema import limits, runs, tasks, users
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ACTIVE_RUN_STATES = ("scheduled", "executing")
@@ -167,6 +167,46 @@ class Store:
     def count_tasks(self) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(tasks)).scalar_one())
+
+    def page_tasks(self, *, scope: str, owner: str | None = None, item_id: str | None = None,
+                   active: bool | None = None, types: Collection[str] | None = None,
+                   sort_field: str = "created", descending: bool = False, offset: int = 0,
+                   limit: int | None = None) -> tuple[int, list[TaskRecord]]:
+        """(number of matching tasks, the page of them from ``offset``), sorted by
+        ``sort_field`` (created, updated, title or type; ties in creation order)."""
+        where = [tasks.c.scope == scope]
+        if owner is not None:
+            where.append(tasks.c.owner == owner)
+        if item_id is not None:
+            where.append(tasks.c.item_id == item_id)
+        if active is not None:
+            where.append(tasks.c.active.is_(active))
+        if types is not None:
+            where.append(tasks.c.type.in_(list(types)))
+        column = tasks.c[sort_field]
+        order = [column.desc() if descending else column.asc()]
+        if sort_field != "created":
+            order.append(tasks.c.created.desc() if descending else tasks.c.created.asc())
+        order.append(tasks.c.id.desc() if descending else tasks.c.id.asc())
+        stmt = select(tasks).where(*where).order_by(*order).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            total = int(conn.execute(
+                select(func.count()).select_from(tasks).where(*where)).scalar_one())
+            return total, [TaskRecord.from_row(r) for r in conn.execute(stmt)]
+
+    def count_active(self, task_type: str, owner: str | None = None,
+                     exclude_id: str | None = None) -> int:
+        """Active tasks of ``task_type`` (of ``owner`` if given), not counting ``exclude_id``."""
+        stmt = select(func.count()).select_from(tasks).where(
+            tasks.c.type == task_type, tasks.c.active.is_(True))
+        if owner is not None:
+            stmt = stmt.where(tasks.c.owner == owner)
+        if exclude_id is not None:
+            stmt = stmt.where(tasks.c.id != exclude_id)
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
 
     def update_task(self, task_id: str, **values: Any) -> TaskRecord | None:
         """Change columns of a task; returns the new record, or None if there is no such task."""
@@ -525,6 +565,21 @@ class Store:
             row = conn.execute(select(users).where(
                 _named(username))).one()
         return UserRecord.from_row(row)
+
+    # -- limits -----------------------------------------------------------------------------------
+
+    def get_limits(self) -> dict[str, int]:
+        """The limits set explicitly (names are ArcGIS ``limitName`` values)."""
+        with self._read() as conn:
+            return {name: int(value) for name, value in conn.execute(select(limits))}
+
+    def set_limits(self, values: dict[str, int]) -> None:
+        """Set limits, all in one transaction."""
+        with self._write() as conn:
+            for name, value in values.items():
+                if conn.execute(update(limits).where(limits.c.name == name).values(
+                        value=value)).rowcount == 0:
+                    conn.execute(insert(limits).values(name=name, value=value))
 
     # -- runs -------------------------------------------------------------------------------------
 

@@ -54,6 +54,11 @@ class TaskType(ABC):
     """One kind of scheduled work (ExecuteNotebook, CleanGPJobs, …)."""
 
     name: ClassVar[str]
+    internal_name: ClassVar[str] = ""
+    """The Administrator API's ``type`` constant (``CREATE_BACKUP_TASK_TYPE``), accepted as an
+    alias of ``name`` because the official client echoes it back."""
+    scopes: ClassVar[frozenset[str]] = frozenset({"user"})
+    """Where tasks of this type may be created: ``user`` (Sharing API), ``system`` (admin)."""
     idempotent: ClassVar[bool] = False
     isolation: ClassVar[str] = "thread"
     time_limit_s: ClassVar[float | None] = None
@@ -99,9 +104,19 @@ class Registry:
         self._load()
         return self._types.get(name)
 
-    def names(self) -> list[str]:
+    def names(self, scope: str | None = None) -> list[str]:
+        """The type names, of the types allowed in ``scope`` if given."""
         self._load()
-        return sorted(self._types)
+        return sorted(n for n, t in self._types.items() if scope is None or scope in t.scopes)
+
+    def resolve(self, name: str, scope: str) -> TaskType | None:
+        """The type allowed in ``scope`` whose name or internal name is ``name``."""
+        self._load()
+        found = self._types.get(name)
+        if found is None:
+            found = next((t for t in self._types.values()
+                          if t.internal_name and t.internal_name == name), None)
+        return found if found is not None and scope in found.scopes else None
 
     def idempotent_names(self) -> set[str]:
         self._load()

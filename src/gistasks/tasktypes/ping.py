@@ -1,7 +1,8 @@
 """``Ping``: a task that only records that the scheduler fired it.
 
 Useful to watch the scheduler itself (a heartbeat task whose run history shows every fire and
-its lateness) and as the no-op type of the scheduler benchmark. Idempotent, runs in-process.
+its lateness) and as the no-op type of the scheduler benchmark. Allowed as a user task and
+as a system task. Idempotent, runs in-process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from gistasks.tasktypes.base import Outcome, RunContext, TaskType
 
 class Ping(TaskType):
     name = "Ping"
+    internal_name = "PING_TASK_TYPE"
+    scopes = frozenset({"user", "system"})
     idempotent = True
 
     def execute(self, ctx: RunContext) -> Outcome:
