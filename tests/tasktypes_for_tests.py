@@ -52,5 +52,28 @@ class SleepsInThread(TaskType):
         return Outcome("succeeded", "slept")
 
 
+class ShowsPasscode(TaskType):
+    """Reports the passcode it was given: proves executors get secrets in clear."""
+
+    name = "TestShowsPasscode"
+    scopes = frozenset({"user", "system"})
+
+    def execute(self, ctx: RunContext) -> Outcome:
+        return Outcome("succeeded", f"passcode={ctx.parameters.get('passcode')}")
+
+
+class NotebookStandIn(TaskType):
+    """Carries the ExecuteNotebook name so that the notebook limits and the scheduling
+    privilege (enforced by name in the task service) can be tested before notebooks run."""
+
+    name = "ExecuteNotebook"
+
+    def execute(self, ctx: RunContext) -> Outcome:
+        return Outcome("succeeded", "not a notebook")
+
+
 SPEC = ",".join(f"tests.tasktypes_for_tests:{c.__name__}" for c in
-                (AlwaysFails, Raises, CrashesChild, SleepsInChild, SleepsInThread))
+                (AlwaysFails, Raises, CrashesChild, SleepsInChild, SleepsInThread,
+                 ShowsPasscode))
+API_SPEC = ",".join(f"tests.tasktypes_for_tests:{c.__name__}" for c in
+                    (ShowsPasscode, NotebookStandIn))

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api import oauth, sharing, tasks
+from gistasks.api import admin, oauth, sharing, tasks
 from gistasks.api.render import ApiError, output_format, render
 from gistasks.config import Settings
 from gistasks.engine import Engine
@@ -76,6 +76,8 @@ def create_app(settings: Settings, engine: Engine | None = None,
     app.include_router(sharing.router, prefix=f"/{settings.context}")
     app.include_router(oauth.router, prefix=f"/{settings.context}")
     app.include_router(tasks.router, prefix=f"/{settings.context}")
+    app.include_router(admin.router, prefix=f"/{settings.context}/admin")
+    app.include_router(admin.router, prefix=f"/{settings.context}/portaladmin")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

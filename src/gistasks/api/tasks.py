@@ -29,7 +29,7 @@ CRON_FIELDS = ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")
 MIN_INTERVAL_S = 60
 
 
-def _now() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
@@ -47,7 +47,7 @@ def _task(request: Request, owner: UserRecord, task_id: str) -> TaskRecord:
     return task
 
 
-def _service(request: Request) -> TaskService:
+def service_for(request: Request) -> TaskService:
     return TaskService(request.app.state.engine)
 
 
@@ -88,7 +88,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
             "scheduledTime": run.scheduled_for, "node": run.node or ""}
 
 
-def _bool(values: dict[str, str], name: str) -> bool | None:
+def parse_bool(values: dict[str, str], name: str) -> bool | None:
     raw = values.get(name)
     if raw is None or raw == "":
         return None
@@ -111,8 +111,11 @@ def _epoch_ms(values: dict[str, str], name: str) -> int | None:
     return value * 1000 if 0 < value < 100_000_000_000 else value  # seconds accepted too
 
 
-def _schedule(values: dict[str, str], current: TaskRecord | None) -> tuple[str, str]:
-    """(Quartz expression, time zone) from the cron fields, the current task filling gaps."""
+def schedule_from(values: dict[str, str], current: TaskRecord | None,
+                  scope: str = "user") -> tuple[str, str]:
+    """(Quartz expression, time zone) from the cron fields, the current task filling gaps.
+
+    A user task may fire at most once a minute (ArcGIS's limit); a system task more often."""
     fields: dict[str, str] = dict(task_schedule(current).fields) if current is not None else {}
     for name in CRON_FIELDS:
         if values.get(name, "") != "":
@@ -128,7 +131,7 @@ def _schedule(values: dict[str, str], current: TaskRecord | None) -> tuple[str, 
             dayOfWeek=fields["dayOfWeek"], year=fields.get("year"), timezone=zone)
     except CronSyntaxError as exc:
         raise ApiError(400, f"Invalid '{exc.field}'", [str(exc)]) from None
-    interval = expr.interval_seconds()
+    interval = expr.interval_seconds() if scope == "user" else 0
     if 0 < interval < MIN_INTERVAL_S:
         raise ApiError(400, "Invalid schedule",
                        [f"A task may fire at most once a minute; this one fires every "
@@ -136,17 +139,19 @@ def _schedule(values: dict[str, str], current: TaskRecord | None) -> tuple[str, 
     return expr.expression, expr.timezone
 
 
-def _task_values(values: dict[str, str], current: TaskRecord | None) -> dict[str, Any]:
-    """The task columns the request sets, validated."""
+def task_values(values: dict[str, str], current: TaskRecord | None,
+                scope: str = "user") -> dict[str, Any]:
+    """The task columns the request sets, validated (types allowed in ``scope`` only; a type's
+    internal name is accepted for its name)."""
     out: dict[str, Any] = {}
     task_type = values.get("type") or (current.type if current else "")
     if not task_type:
         raise ApiError(400, "'type' must be specified", ["The task type is required."])
-    implementation = registry.get(task_type)
+    implementation = registry.resolve(task_type, scope)
     if implementation is None:
         raise ApiError(400, f"Invalid 'type' '{task_type}'",
-                       [f"Task types on this server: {', '.join(registry.names())}."])
-    out["type"] = task_type
+                       [f"Task types on this server: {', '.join(registry.names(scope))}."])
+    out["type"] = implementation.name
     if "title" in values:
         out["title"] = values["title"][:256]
     for name in ("itemId",):
@@ -178,7 +183,7 @@ def _task_values(values: dict[str, str], current: TaskRecord | None) -> dict[str
         if out["max_occurrences"] < -1:
             raise ApiError(400, "Invalid 'maxOccurrences'",
                            ["'maxOccurrences' must be -1 (unlimited) or more"])
-    now = _now()
+    now = now_ms()
     start, end = _epoch_ms(values, "startDate"), _epoch_ms(values, "endDate")
     if start is not None:
         out["start_date"] = start
@@ -232,7 +237,7 @@ SORT_FIELDS = ("created", "updated", "title", "type")
 MAX_PAGE = 100
 
 
-def _int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def parse_int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = values.get(name, "").strip()
     if not raw:
         return default
@@ -254,8 +259,8 @@ def page_window(request: Request, values: dict[str, str],
     *task's* URL and then fails, so there it gets every match in one page with
     ``nextStart: -1``; everybody else gets real pages.
     """
-    start = _int(values, "start", 1, 1, 2**31 - 1)
-    num = _int(values, "num", 10, 0, MAX_PAGE)
+    start = parse_int(values, "start", 1, 1, 2**31 - 1)
+    num = parse_int(values, "num", 10, 0, MAX_PAGE)
     if client_pages_badly and request.headers.get("user-agent", "").startswith("Geosaurus/"):
         return start, None
     return start, num
@@ -277,7 +282,7 @@ def _task_list(request: Request, values: dict[str, str], f: str, owner: str | No
     start, num = page_window(request, values, client_pages_badly)
     total, tasks = request.app.state.store.page_tasks(
         scope="user", owner=owner, item_id=values.get("itemId") or None,
-        active=_bool(values, "active"), types=types, sort_field=sort_field,
+        active=parse_bool(values, "active"), types=types, sort_field=sort_field,
         descending=order == "desc", offset=start - 1, limit=num)
     next_start = start + len(tasks) if start - 1 + len(tasks) < total else -1
     return render({"total": total, "start": start, "num": len(tasks), "nextStart": next_start,
@@ -287,11 +292,11 @@ def _task_list(request: Request, values: dict[str, str], f: str, owner: str | No
 @router.post(BASE + "/createTask")
 async def create_task(request: Request, username: str) -> Response:
     values, f, owner = await _context(request, username)
-    cols = _task_values(values, None)
-    expression, zone = _schedule(values, None)
-    active = _bool(values, "isActive")
+    cols = task_values(values, None)
+    expression, zone = schedule_from(values, None)
+    active = parse_bool(values, "isActive")
     try:
-        task = _service(request).create(
+        task = service_for(request).create(
             scope="user", owner=owner.username, type=cols["type"], cron_expression=expression,
             title=cols.get("title", ""), item_id=cols.get("item_id"),
             task_url=cols.get("task_url"), parameters=cols.get("parameters"), time_zone=zone,
@@ -316,13 +321,13 @@ async def get_task(request: Request, username: str, task_id: str) -> Response:
 async def update_task(request: Request, username: str, task_id: str) -> Response:
     values, f, owner = await _context(request, username)
     task = _task(request, owner, task_id)
-    cols = _task_values(values, task)
-    expression, zone = _schedule(values, task)
+    cols = task_values(values, task)
+    expression, zone = schedule_from(values, task)
     cols.update(cron_expression=expression, time_zone=zone)
-    service = _service(request)
+    service = service_for(request)
     try:
         service.update(task.id, **cols)
-        active = _bool(values, "isActive")
+        active = parse_bool(values, "isActive")
         if active is True:
             service.enable(task.id)
         elif active is False:
@@ -364,7 +369,7 @@ async def update_run(request: Request, username: str, task_id: str, run_id: str)
         raise ApiError(400, "Invalid 'status'",
                        [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
     result = values.get("result", run.result)
-    request.app.state.store.update_run(run.id, status=status, result=result, modified=_now())
+    request.app.state.store.update_run(run.id, status=status, result=result, modified=now_ms())
     return render({"success": True, "taskId": task.id, "runId": run.id}, f, "Run updated")
 
 
@@ -383,16 +388,19 @@ async def task_operation(request: Request, username: str, task_id: str,
                          operation: str) -> Response:
     _, f, owner = await _context(request, username)
     task = _task(request, owner, task_id)
-    service = _service(request)
+    service = service_for(request)
     answer: dict[str, Any] = {"success": True, "taskId": task.id}
-    if operation == "delete":
-        service.delete(task.id)
-    elif operation == "enable":
-        service.enable(task.id)
-    elif operation == "disable":
-        service.disable(task.id)
-    elif operation == "runNow":
-        answer["runId"] = service.run_now(task.id).id
-    else:
-        raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
+    try:
+        if operation == "delete":
+            service.delete(task.id)
+        elif operation == "enable":
+            service.enable(task.id)
+        elif operation == "disable":
+            service.disable(task.id)
+        elif operation == "runNow":
+            answer["runId"] = service.run_now(task.id).id
+        else:
+            raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
+    except TaskError as exc:
+        raise ApiError(400, f"Unable to {operation} the task", [str(exc)]) from None
     return render(answer, f, "Done")
