@@ -207,6 +207,34 @@ def test_five_consecutive_failures_stop_the_task(service: TaskService, store: St
     assert len(store.runs_of(task_id)) == 5
 
 
+def test_limits_set_through_system_limits_drive_failures_and_history(
+        service: TaskService, store: Store, engine: Engine, clock: ManualClock) -> None:
+    store.set_limits({"FailedRunsToDisableTask": 2, "TaskRunHistoryCount": 1})
+    engine.refresh_limits()
+    task_id = every_minute(service, type="TestAlwaysFails")
+    for minute in range(1, 5):
+        clock.set(T0 + minute * 60_000)
+        engine.fire_due()
+        engine.execute_queued()
+    task = store.get_task(task_id)
+    assert task is not None
+    assert (task.task_state, task.consecutive_failures) == ("failed", 2)
+    assert len(store.runs_of(task_id)) == 1
+
+
+def test_a_secret_parameter_reaches_the_executor_in_clear_but_is_stored_sealed(
+        service: TaskService, store: Store, engine: Engine, clock: ManualClock) -> None:
+    task_id = every_minute(service, type="TestShowsPasscode",
+                           parameters={"passcode": "open sesame"})
+    task = store.get_task(task_id)
+    assert task is not None and "open sesame" not in task.parameters
+    clock.set(T0 + 60_000)
+    engine.fire_due()
+    engine.execute_queued()
+    (run,) = store.runs_of(task_id)
+    assert run.result == "passcode=open sesame"
+
+
 def test_an_exception_in_a_run_is_recorded_as_failed(service: TaskService, store: Store,
                                                      engine: Engine, clock: ManualClock) -> None:
     every_minute(service, type="TestRaises")
