@@ -67,6 +67,7 @@ class NotebookStandIn(TaskType):
     privilege (enforced by name in the task service) can be tested before notebooks run."""
 
     name = "ExecuteNotebook"
+    needs_item = True
 
     def execute(self, ctx: RunContext) -> Outcome:
         return Outcome("succeeded", "not a notebook")

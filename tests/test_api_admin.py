@@ -302,6 +302,12 @@ def test_active_notebook_tasks_are_limited_per_user(server: Server, admin: str) 
             [{"limitName": "ExecuteNotebooksUserLimit", "numLimit": 20}]))
 
 
+def test_a_notebook_task_without_an_item_is_refused_naming_item_id(server: Server) -> None:
+    erin = token(server, "erin", "erins pass 1")
+    body = sharing_create(server, "erin", erin, itemId="")
+    assert body["error"]["message"] == "'itemId' must be specified"  # type: ignore[index]
+
+
 def test_active_notebook_tasks_are_limited_per_organization(server: Server, admin: str) -> None:
     adm(server, "/system/limits/update", admin, properties=json.dumps(
         [{"limitName": "ExecuteNotebooksOrgLimit", "numLimit": 0}]))

@@ -160,6 +160,12 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
     url = values.get("taskURL") or values.get("taskUrl")
     if url:
         out["task_url"] = url
+    if implementation.needs_item and not (out.get("item_id") or (current and current.item_id)):
+        raise ApiError(400, "'itemId' must be specified",
+                       [f"A {implementation.name} task runs on an item: give its itemId."])
+    if implementation.needs_task_url and not (url or (current and current.task_url)):
+        raise ApiError(400, "'taskURL' must be specified",
+                       [f"A {implementation.name} task calls a service: give its taskURL."])
     if "parameters" in values and values["parameters"].strip():
         try:
             parameters = json.loads(values["parameters"])

@@ -59,6 +59,10 @@ class TaskType(ABC):
     alias of ``name`` because the official client echoes it back."""
     scopes: ClassVar[frozenset[str]] = frozenset({"user"})
     """Where tasks of this type may be created: ``user`` (Sharing API), ``system`` (admin)."""
+    needs_item: ClassVar[bool] = False
+    """Tasks of this type run on a portal item: ``itemId`` is required (ExecuteNotebook…)."""
+    needs_task_url: ClassVar[bool] = False
+    """Tasks of this type call a service: ``taskURL`` is required (GPService)."""
     idempotent: ClassVar[bool] = False
     isolation: ClassVar[str] = "thread"
     time_limit_s: ClassVar[float | None] = None
