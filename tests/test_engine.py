@@ -69,6 +69,15 @@ def test_a_due_fire_is_recorded_once_with_the_task_advanced(
                                                                        T0 + 60_000)
 
 
+def test_last_start_is_the_fire_time_even_when_recorded_ahead(
+        service: TaskService, store: Store, engine: Engine, clock: ManualClock) -> None:
+    task_id = every_minute(service)
+    clock.set(T0 + 60_000 - 400)  # within the look-ahead: recorded now, started at the minute
+    assert engine.fire_due() == 1
+    task = store.get_task(task_id)
+    assert task is not None and task.last_start == T0 + 60_000
+
+
 def test_the_same_fire_cannot_be_inserted_twice(service: TaskService, store: Store,
                                                 engine: Engine, clock: ManualClock) -> None:
     task_id = every_minute(service)

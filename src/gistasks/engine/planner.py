@@ -86,7 +86,7 @@ def plan_fires(task: TaskRecord, now: int, busy: bool, settings: EngineSettings)
                                 "overlap: the previous run was still queued or executing"))
     else:
         plan.runs.append(NewRun(new_id(), fire_at, "scheduled"))
-    plan.last_start = now
+    plan.last_start = max(fire_at, now)  # recorded ahead (look-ahead), started at fire_at
     nxt = next_fire_ms(expr, max(fire_at, now if missed else fire_at), task.end_date)
     if nxt is None or len(plan.runs) >= remaining:
         plan.next_fire_at, plan.task_state, plan.active = None, "completed", False
