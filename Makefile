@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
 DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
-.PHONY: serve test lint typecheck unit bench bench-scheduler deps-test deps-debian clean
+.PHONY: serve test lint typecheck unit bench bench-scheduler bench-api deps-test deps-debian clean
 
 $(BIN)/gistasks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: deps-test
 
 bench-scheduler: deps-test
 	$(BIN)/python benchmarks/scheduler_bench.py
+
+bench-api: deps-test
+	$(BIN)/python benchmarks/api_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
