@@ -59,7 +59,8 @@ def acting_for(request: Request, values: dict[str, str], username: str) -> UserR
     """
     caller = current_user(request, values)
     assert caller is not None
-    target: UserRecord | None = request.app.state.store.get_user(username)
+    target: UserRecord | None = (caller if caller.username.lower() == username.lower()
+                                 else request.app.state.store.get_user(username))
     if target is None:
         raise ApiError(400, f"User '{username}' does not exist or is inaccessible.")
     if caller.username.lower() != target.username.lower() and caller.role != "org_admin":

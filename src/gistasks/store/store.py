@@ -19,6 +19,7 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    Boolean,
     Connection,
     Engine,
     bindparam,
@@ -63,6 +64,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self._compiled: dict[Any, Any] = {}
         if self.is_sqlite:
             path = make_url(self.url).database
             if path and path != ":memory:":
@@ -104,6 +106,30 @@ class Store:
     def _read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def _one(self, stmt: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The one row of a hot single-statement read (a task, a run, a user by key), through
+        the DBAPI connection: about five times cheaper than a Core round trip, which matters on
+        every API request. ``stmt`` is a prebuilt module-level ``select(table)``; its rows come
+        back with the table's Boolean columns as ``bool``, as Core would give them."""
+        compiled = self._compiled.get(stmt)
+        if compiled is None:
+            compiled = self._compiled[stmt] = stmt.compile(dialect=self.engine.dialect)
+        args: Any = compiled.construct_params(params)
+        if compiled.positiontup is not None:
+            args = tuple(args[k] for k in compiled.positiontup)
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(compiled.string, args)
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            raw.close()
+        if row is None:
+            return None
+        flags = _BOOLEAN_COLUMNS[stmt]
+        return tuple(bool(v) if i in flags and v is not None else v for i, v in enumerate(row))
 
     def database_now_ms(self) -> int | None:
         """The database clock on PostgreSQL (one clock for every node); None on SQLite."""
@@ -151,8 +177,7 @@ class Store:
             conn.execute(insert(tasks).values(**asdict(task)))
 
     def get_task(self, task_id: str) -> TaskRecord | None:
-        with self._read() as conn:
-            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+        row = self._one(_TASK_BY_ID, {"id": task_id})
         return None if row is None else TaskRecord.from_row(row)
 
     def list_tasks(self, scope: str | None = None, owner: str | None = None) -> list[TaskRecord]:
@@ -545,9 +570,7 @@ class Store:
 
     def get_user(self, username: str) -> UserRecord | None:
         """The user named ``username`` (without regard to case), or None."""
-        with self._read() as conn:
-            row = conn.execute(select(users).where(
-                _named(username))).first()
+        row = self._one(_USER_BY_NAME, {"name": username.lower()})
         return None if row is None else UserRecord.from_row(row)
 
     def list_users(self) -> list[UserRecord]:
@@ -609,9 +632,17 @@ class Store:
             return bool(conn.execute(delete(runs).where(runs.c.id == run_id)).rowcount)
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        row = self._one(_RUN_BY_ID, {"id": run_id})
         return None if row is None else RunRecord.from_row(row)
+
+
+_TASK_BY_ID = select(tasks).where(tasks.c.id == bindparam("id"))
+_RUN_BY_ID = select(runs).where(runs.c.id == bindparam("id"))
+_USER_BY_NAME = select(users).where(func.lower(users.c.username) == bindparam("name"))
+_BOOLEAN_COLUMNS = {
+    stmt: frozenset(i for i, c in enumerate(table.columns) if isinstance(c.type, Boolean))
+    for stmt, table in ((_TASK_BY_ID, tasks), (_RUN_BY_ID, runs), (_USER_BY_NAME, users))
+}
 
 
 def _named(username: str) -> Any:
