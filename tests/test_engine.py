@@ -362,6 +362,25 @@ def test_started_engine_fires_every_second_and_executes(live: tuple[Engine, Task
     assert all(r.started is not None and r.started >= r.scheduled_for for r in done)
 
 
+def test_a_task_created_while_the_loop_sleeps_long_fires_on_time(store: Store) -> None:
+    engine = Engine(store, EngineSettings(max_sleep_s=60, shutdown_grace_s=1))
+    service = TaskService(engine)
+    service.create(scope="user", owner="alice", type="Ping", cron_expression="0 0 0 1 1 ?")
+    engine.start()
+    try:
+        time.sleep(0.3)  # the loop now sleeps up to a minute
+        far = service.create(scope="user", owner="alice", type="Ping",
+                             cron_expression="0 0 0 1 1 ?")  # wakes nobody
+        soon = service.create(scope="user", owner="alice", type="Ping",
+                              cron_expression="* * * * * ?")
+        wait_for(lambda: any(r.status == "succeeded" for r in store.runs_of(soon.id)),
+                 timeout=5)
+        first = min(r.scheduled_for for r in store.runs_of(soon.id))
+        assert first - soon.created <= 1000 and store.runs_of(far.id) == []
+    finally:
+        engine.stop(0.5)
+
+
 def test_a_crashing_child_process_fails_the_run_not_the_server(
     live: tuple[Engine, TaskService], store: Store
 ) -> None:

@@ -92,6 +92,7 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
         self._limits_read_at = 0.0
+        self._asleep_until_ms = 0  # when the firing loop will look again; 0: it is awake
 
     # -- time -----------------------------------------------------------------------------------
 
@@ -153,8 +154,21 @@ class Engine:
         self._wake.set()
         self._work.set()
 
+    def schedule_changed(self, next_fire_at: int | None) -> None:
+        """A task's next fire is now ``next_fire_at``: wake the firing loop only if it would
+        otherwise sleep past that fire (so creating far-future tasks in bulk costs no passes)."""
+        if next_fire_at is not None and (
+                next_fire_at - self.settings.lookahead_ms >= self._asleep_until_ms > 0):
+            return
+        self._wake.set()
+        self.store.notify_change()
+
     def _firing_loop(self) -> None:
         while not self._stopping.is_set():
+            # Cleared before the pass, so that a change during the pass is never lost; while
+            # the pass runs, every change wakes the loop again.
+            self._wake.clear()
+            self._asleep_until_ms = 0
             try:
                 if time.monotonic() - self._limits_read_at > LIMITS_REFRESH_S:
                     self.refresh_limits()
@@ -168,8 +182,9 @@ class Engine:
             if earliest is not None:
                 ahead = earliest - self.settings.lookahead_ms - now
                 sleep = min(sleep, max(0.0, ahead / 1000))
-            self._wake.clear()
             if sleep > 0:
+                # A change committed after the query above compares itself with this.
+                self._asleep_until_ms = now + int(sleep * 1000)
                 self.clock.wait(self._wake, sleep)
 
     # -- execution ------------------------------------------------------------------------------

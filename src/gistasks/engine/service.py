@@ -89,7 +89,7 @@ class TaskService:
             generation=0,
         )
         self.store.insert_task(task)
-        self.engine.wake()
+        self.engine.schedule_changed(task.next_fire_at)
         return task
 
     def _require(self, task_id: str) -> TaskRecord:
@@ -123,7 +123,7 @@ class TaskService:
                 values.update(next_fire_at=nxt, task_state="active")
         updated = self.store.update_task(task_id, **values)
         assert updated is not None
-        self.engine.wake()
+        self.engine.schedule_changed(updated.next_fire_at)
         return updated
 
     def disable(self, task_id: str) -> TaskRecord:
@@ -150,7 +150,7 @@ class TaskService:
                 task_id, active=nxt is not None, next_fire_at=nxt, consecutive_failures=0,
                 task_state="active" if nxt is not None else "completed", updated=now)
         assert updated is not None
-        self.engine.wake()
+        self.engine.schedule_changed(updated.next_fire_at)
         return updated
 
     def delete(self, task_id: str) -> None:

@@ -174,7 +174,7 @@ class Store:
 
     def insert_task(self, task: TaskRecord) -> None:
         with self._write() as conn:
-            conn.execute(insert(tasks).values(**asdict(task)))
+            conn.execute(_INSERT_TASK, {f: getattr(task, f) for f in TaskRecord.__slots__})
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         row = self._one(_TASK_BY_ID, {"id": task_id})
@@ -636,6 +636,7 @@ class Store:
         return None if row is None else RunRecord.from_row(row)
 
 
+_INSERT_TASK = insert(tasks)
 _TASK_BY_ID = select(tasks).where(tasks.c.id == bindparam("id"))
 _RUN_BY_ID = select(runs).where(runs.c.id == bindparam("id"))
 _USER_BY_NAME = select(users).where(func.lower(users.c.username) == bindparam("name"))
