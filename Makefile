@@ -51,7 +51,9 @@ bench: deps-test
 bench-scheduler: deps-test
 	$(BIN)/python benchmarks/scheduler_bench.py
 
+# wrk (C) drives the concurrent part: a Python client would be the bottleneck on 2 cores.
 bench-api: deps-test
+	@$(MAKE) --no-print-directory deps-debian DEB_PACKAGES=wrk
 	$(BIN)/python benchmarks/api_bench.py
 
 clean:

@@ -34,6 +34,8 @@ import asyncio
 import os
 import platform
 import random
+import re
+import resource
 import shutil
 import signal
 import socket
@@ -188,6 +190,8 @@ class Phase:
     client_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
     note: str = ""
+    wrk: tuple[int, float, float, float] | None = None
+    """(requests, p50 ms, p99 ms, max ms) when wrk measured the phase."""
     _marks: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def begin(self) -> None:
@@ -202,7 +206,8 @@ class Phase:
 
     @property
     def rate(self) -> float:
-        return len(self.latencies_ms) / self.wall_s if self.wall_s else float("nan")
+        count = self.wrk[0] if self.wrk else len(self.latencies_ms)
+        return count / self.wall_s if self.wall_s else float("nan")
 
     def cpu_pct(self, seconds: float) -> float:
         return 100 * seconds / self.wall_s if self.wall_s else float("nan")
@@ -334,6 +339,87 @@ async def measure_get_concurrent(server: Server, token: str, ids: list[str], con
     return phase
 
 
+def measure_get_wrk(server: Server, token: str, ids: list[str], concurrency: int,
+                    duration: float, rng: random.Random) -> Phase:
+    """Task GETs at ``concurrency`` driven by wrk (Debian's ``wrk``, C): a Python client
+    spends about 2 ms of CPU per HTTPS request, so on a 2-core machine it, not the server,
+    would be the limit. wrk reports latency percentiles and requests per second itself."""
+    sample = [rng.choice(ids) for _ in range(2000)]
+    script = ("local ids = {" + ",".join(f'"{i}"' for i in sample) + "}\n"
+              "math.randomseed(1)\n"
+              "request = function()\n"
+              f'  return wrk.format("GET", "{_path(server)}/" .. ids[math.random(#ids)]'
+              ' .. "?f=json")\n'
+              "end\n")
+    return run_wrk(server, token, concurrency, duration, script)
+
+
+def measure_create_wrk(server: Server, token: str, concurrency: int,
+                       duration: float) -> Phase:
+    """createTask (a daily schedule) driven by wrk; every request must have created a task,
+    which the list's ``total`` before and after proves."""
+    before = _total(server, token)
+    body = "&".join(f"{k}={v}" for k, v in {"f": "json", "type": "Ping", "title": "wrk",
+                                            **DAILY_FORM}.items()).replace("?", "%3F")
+    script = ('wrk.method = "POST"\n'
+              f'wrk.path = "{_path(server)}/createTask"\n'
+              f'wrk.body = "{body}"\n'
+              'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
+    phase = run_wrk(server, token, concurrency, duration, script)
+    assert phase.wrk is not None
+    created = _total(server, token) - before
+    # wrk stops with up to one request per connection in flight, which the server completes.
+    if not phase.wrk[0] <= created <= phase.wrk[0] + concurrency:
+        raise RuntimeError(f"wrk got {phase.wrk[0]} answers to createTask, {created} tasks "
+                           "were created")
+    return phase
+
+
+def _path(server: Server) -> str:
+    return f"/{server.base.split('/', 3)[3]}/community/users/{USER}/tasks"
+
+
+def _total(server: Server, token: str) -> int:
+    with sync_client(token) as client:
+        body = client.get(f"{server.base}/community/users/{USER}/tasks",
+                          params={"f": "json", "num": "1"}).json()
+    return int(body["total"])
+
+
+def run_wrk(server: Server, token: str, concurrency: int, duration: float,
+            script_text: str) -> Phase:
+    """Run wrk with one thread and ``concurrency`` keep-alive connections for ``duration``."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(script_text)
+    phase = Phase(server.process.pid)
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        phase.begin()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--latency",
+             "-H", f"X-Esri-Authorization: Bearer {token}", "-s", str(script),
+             server.base.rsplit("/sharing/rest", 1)[0]],
+            capture_output=True, text=True, check=True).stdout
+        phase.end()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        script.unlink()
+    phase.client_cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    lat = {m.group(1): _wrk_ms(m.group(2), m.group(3))
+           for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    maximum = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
+    assert maximum is not None
+    phase.wrk = (requests, lat["50"], lat["99"], _wrk_ms(maximum.group(1), maximum.group(2)))
+    return phase
+
+
+def _wrk_ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
 async def measure_create(server: Server, token: str, concurrency: int, n: int) -> Phase:
     url = f"{server.base}/community/users/{USER}/tasks/createTask"
     left = n
@@ -402,10 +488,20 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()[0]
         get1 = measure_get_c1(server, token, ids, args.requests, rng)
         page = measure_list_c1(server, token, args.tasks, args.list_requests, rng)
-        getn = asyncio.run(measure_get_concurrent(server, token, ids, args.concurrency,
-                                                  args.duration, rng))
-        create1 = asyncio.run(measure_create(server, token, 1, args.creates))
-        create4 = asyncio.run(measure_create(server, token, 4, args.creates))
+        if shutil.which("wrk"):
+            getn = measure_get_wrk(server, token, ids, args.concurrency, args.duration, rng)
+        else:
+            print("wrk not found (apt-get install wrk; `make bench-api` does): measuring "
+                  "concurrency with the Python client, which is the limit here",
+                  file=sys.stderr)
+            getn = asyncio.run(measure_get_concurrent(server, token, ids, args.concurrency,
+                                                      args.duration, rng))
+        if shutil.which("wrk"):
+            create1 = measure_create_wrk(server, token, 1, args.duration)
+            create4 = measure_create_wrk(server, token, 4, args.duration)
+        else:
+            create1 = asyncio.run(measure_create(server, token, 1, args.creates))
+            create4 = asyncio.run(measure_create(server, token, 4, args.creates))
         load_after = os.getloadavg()[0]
         rss = peak_rss_mb(server.process.pid)
     except Exception:
@@ -437,9 +533,14 @@ def main(argv: list[str] | None = None) -> int:
         if p.note:
             print(f"{label:<26} {p.note}")
             continue
-        lat = p.latencies_ms
-        print(f"{label:<26} {len(lat):6d} {percentile(lat, 0.5):8.1f} "
-              f"{percentile(lat, 0.99):8.1f} {max(lat):8.1f} {p.rate:7.0f} "
+        if p.wrk:
+            n, p50, p99, top = p.wrk
+            label += " (wrk)"
+        else:
+            lat = p.latencies_ms
+            n, p50, p99, top = (len(lat), percentile(lat, 0.5), percentile(lat, 0.99),
+                                max(lat))
+        print(f"{label:<26} {n:6d} {p50:8.1f} {p99:8.1f} {top:8.1f} {p.rate:7.0f} "
               f"{p.cpu_pct(p.server_cpu_s):9.0f}% {p.cpu_pct(p.client_cpu_s):9.0f}%")
     print(f"server peak RSS (VmHWM): {rss:.0f} MB")
     print()
