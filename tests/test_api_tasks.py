@@ -223,3 +223,35 @@ def test_all_scheduled_tasks_is_for_org_admins_and_filters_by_user(server: Serve
     assert {t["userId"] for t in body["tasks"]} == {"erin"}
     denied = httpx.get(url, params={"f": "json", "token": erin}, verify=False).json()
     assert denied["error"]["code"] == 403
+
+
+def test_a_start_date_in_the_past_means_from_now(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    week_ago = int(time.time() * 1000) - 7 * 86_400_000
+    task = call(server, f"erin/tasks/{create(server, tok, startDate=str(week_ago))}", tok)
+    now = time.time() * 1000
+    assert isinstance(task["nextStart"], int) and now < task["nextStart"] <= now + 61_000
+
+
+def test_create_accepts_a_multipart_body_and_seconds_for_dates(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    end_s = int(time.time()) + 86_400
+    fields = {"f": "json", "type": "Ping", "title": "multipart", "endDate": str(end_s),
+              **EVERY_MINUTE}
+    body = httpx.post(f"{server.url}/sharing/rest/community/users/erin/tasks/createTask",
+                      verify=False, headers={"X-Esri-Authorization": f"Bearer {tok}"},
+                      files={k: (None, v) for k, v in fields.items()}).json()
+    task = call(server, f"erin/tasks/{body['taskId']}", tok)
+    assert task["title"] == "multipart" and task["endDate"] == end_s * 1000
+
+
+def test_a_task_reads_as_pretty_json_and_as_an_html_page(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    task_id = create(server, tok, title="<b>shown safely</b>")
+    url = f"{server.url}/sharing/rest/community/users/erin/tasks/{task_id}"
+    headers = {"X-Esri-Authorization": f"Bearer {tok}"}
+    pretty = httpx.get(url, params={"f": "pjson"}, headers=headers, verify=False)
+    assert pretty.json()["id"] == task_id and "\n  " in pretty.text
+    page = httpx.get(url, headers=headers, verify=False)  # html is the default
+    assert page.headers["content-type"].startswith("text/html")
+    assert task_id in page.text and "&lt;b&gt;shown safely&lt;/b&gt;" in page.text
