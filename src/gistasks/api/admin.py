@@ -19,22 +19,21 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gistasks.api.auth import FORBIDDEN, current_user
+from gistasks.api.auth import org_admin
 from gistasks.api.render import ApiError, output_format, params, render
 from gistasks.api.sharing import ORG_ID
 from gistasks.api.tasks import (
-    now_ms,
-    parse_bool,
+    create_from,
+    edit_run,
+    find_run,
+    operate,
     parse_int,
     run_json,
-    schedule_from,
-    service_for,
     task_json,
-    task_values,
+    update_from,
 )
-from gistasks.engine import TaskError
 from gistasks.engine import limits as limits_
-from gistasks.store import RUN_STATUSES, RunRecord, TaskRecord
+from gistasks.store import TaskRecord
 from gistasks.tasktypes import registry
 
 router = APIRouter()
@@ -49,11 +48,7 @@ async def _admin(request: Request) -> tuple[dict[str, str], str]:
     role: 499 without a token, 498 with a bad one, 403 for anybody else."""
     values = await params(request)
     f = output_format(values)
-    caller = current_user(request, values)
-    assert caller is not None
-    if caller.role != "org_admin":
-        raise ApiError(403, FORBIDDEN)
-    request.state.caller = caller
+    request.state.caller = org_admin(request, values)
     return values, f
 
 
@@ -77,13 +72,6 @@ def _task(request: Request, task_id: str) -> TaskRecord:
     if task is None or task.scope != "system":
         raise ApiError(404, f"Task '{task_id}' was not found.")
     return task
-
-
-def _run(request: Request, task: TaskRecord, run_id: str) -> RunRecord:
-    run: RunRecord | None = request.app.state.store.get_run(run_id)
-    if run is None or run.task_id != task.id:
-        raise ApiError(404, f"Run '{run_id}' was not found.")
-    return run
 
 
 @router.api_route("", methods=["GET", "POST"])
@@ -117,22 +105,7 @@ async def list_tasks(request: Request) -> Response:
 @router.post(TASKS + "/createTask")
 async def create_task(request: Request) -> Response:
     values, f = await _admin(request)
-    cols = task_values(values, None, scope="system")
-    expression, zone = schedule_from(values, None, scope="system")
-    active = parse_bool(values, "isActive")
-    try:
-        task = service_for(request).create(
-            scope="system", owner=request.state.caller.username, type=cols["type"],
-            cron_expression=expression, title=cols.get("title", ""),
-            item_id=cols.get("item_id"), task_url=cols.get("task_url"),
-            parameters=cols.get("parameters"), time_zone=zone,
-            start_date=cols.get("start_date"), end_date=cols.get("end_date"),
-            max_occurrences=cols.get("max_occurrences", -1),
-            overlap_policy=cols.get("overlap_policy", "skip"),
-            misfire_grace_ms=cols.get("misfire_grace_ms"),
-            active=True if active is None else active)
-    except TaskError as exc:
-        raise ApiError(400, "Unable to create the task", [str(exc)]) from None
+    task = create_from(request, values, "system", request.state.caller.username)
     return render({**OK, "taskId": task.id}, f, "Task created")
 
 
@@ -145,23 +118,11 @@ async def get_task(request: Request, task_id: str) -> Response:
 
 @router.post(TASKS + "/{task_id}/update")
 async def update_task(request: Request, task_id: str) -> Response:
-    """Edit Task. A masked secret sent back keeps the stored one; ``isActive`` (sent by the
-    client's ``Task.start``/``stop``) enables or disables."""
+    """Edit Task. A masked secret sent back keeps the stored one; the internal type name the
+    client echoes is accepted."""
     values, f = await _admin(request)
     task = _task(request, task_id)
-    cols = task_values(values, task, scope="system")
-    expression, zone = schedule_from(values, task, scope="system")
-    cols.update(cron_expression=expression, time_zone=zone)
-    service = service_for(request)
-    try:
-        service.update(task.id, **cols)
-        active = parse_bool(values, "isActive")
-        if active is True:
-            service.enable(task.id)
-        elif active is False:
-            service.disable(task.id)
-    except TaskError as exc:
-        raise ApiError(400, "Unable to update the task", [str(exc)]) from None
+    update_from(request, values, task)
     return render({**OK, "taskId": task.id}, f, "Task updated")
 
 
@@ -172,8 +133,7 @@ async def list_runs(request: Request, task_id: str) -> Response:
     _, f = await _admin(request)
     task = _task(request, task_id)
     shown = admin_task_json(task)
-    runs = [{**run_json(r), "task": shown}
-            for r in request.app.state.store.runs_of(task.id)]
+    runs = [{**run_json(r), "task": shown} for r in request.app.state.store.runs_of(task.id)]
     return render({"result": runs, "runs": runs, "total": len(runs), "num": len(runs),
                    "start": 0, "nextStart": 0}, f, "Runs")
 
@@ -182,28 +142,22 @@ async def list_runs(request: Request, task_id: str) -> Response:
 async def get_run(request: Request, task_id: str, run_id: str) -> Response:
     _, f = await _admin(request)
     task = _task(request, task_id)
-    run = _run(request, task, run_id)
+    run = find_run(request, task, run_id)
     return render({**run_json(run), "task": admin_task_json(task)}, f, run.id)
 
 
 @router.post(TASKS + "/{task_id}/runs/{run_id}/update")
 async def update_run(request: Request, task_id: str, run_id: str) -> Response:
-    """Edit Run: ``status`` and ``result`` (the client's admin class sends ``results``)."""
     values, f = await _admin(request)
-    run = _run(request, _task(request, task_id), run_id)
-    status = values.get("status", "").strip().lower()
-    if status not in RUN_STATUSES:
-        raise ApiError(400, "Invalid 'status'",
-                       [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
-    result = values.get("result", values.get("results", run.result))
-    request.app.state.store.update_run(run.id, status=status, result=result, modified=now_ms())
+    run = find_run(request, _task(request, task_id), run_id)
+    edit_run(request, values, run)
     return render({**OK, "taskId": task_id, "runId": run.id}, f, "Run updated")
 
 
 @router.post(TASKS + "/{task_id}/runs/{run_id}/delete")
 async def delete_run(request: Request, task_id: str, run_id: str) -> Response:
     _, f = await _admin(request)
-    run = _run(request, _task(request, task_id), run_id)
+    run = find_run(request, _task(request, task_id), run_id)
     request.app.state.store.delete_run(run.id)
     return render({**OK, "taskId": task_id, "runId": run.id}, f, "Run deleted")
 
@@ -214,22 +168,7 @@ async def task_operation(request: Request, task_id: str, operation: str) -> Resp
     """delete, enable, disable, and gistasks' runNow."""
     _, f = await _admin(request)
     task = _task(request, task_id)
-    service = service_for(request)
-    answer: dict[str, Any] = {**OK, "taskId": task.id}
-    try:
-        if operation == "delete":
-            service.delete(task.id)
-        elif operation == "enable":
-            service.enable(task.id)
-        elif operation == "disable":
-            service.disable(task.id)
-        elif operation == "runNow":
-            answer["runId"] = service.run_now(task.id).id
-        else:
-            raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
-    except TaskError as exc:
-        raise ApiError(400, f"Unable to {operation} the task", [str(exc)]) from None
-    return render(answer, f, "Done")
+    return render({**OK, "taskId": task.id, **operate(request, task, operation)}, f, "Done")
 
 
 @router.api_route("/system/limits", methods=["GET", "POST"])

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gistasks.api.auth import FORBIDDEN, acting_for, current_user
+from gistasks.api.auth import acting_for, org_admin
 from gistasks.api.render import ApiError, output_format, params, render
 from gistasks.cron import CronExpression, CronSyntaxError
 from gistasks.engine import TaskError, TaskService
@@ -216,6 +216,81 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
     return out
 
 
+def create_from(request: Request, values: dict[str, str], scope: str,
+                owner: str) -> TaskRecord:
+    """createTask for either API: validate the request and store the task."""
+    cols = task_values(values, None, scope)
+    expression, zone = schedule_from(values, None, scope)
+    active = parse_bool(values, "isActive")
+    try:
+        return service_for(request).create(
+            scope=scope, owner=owner, type=cols["type"], cron_expression=expression,
+            title=cols.get("title", ""), item_id=cols.get("item_id"),
+            task_url=cols.get("task_url"), parameters=cols.get("parameters"), time_zone=zone,
+            start_date=cols.get("start_date"), end_date=cols.get("end_date"),
+            max_occurrences=cols.get("max_occurrences", -1),
+            overlap_policy=cols.get("overlap_policy", "skip"),
+            misfire_grace_ms=cols.get("misfire_grace_ms"),
+            active=True if active is None else active)
+    except TaskError as exc:
+        raise ApiError(400, "Unable to create the task", [str(exc)]) from None
+
+
+def update_from(request: Request, values: dict[str, str], task: TaskRecord) -> None:
+    """update for either API; ``isActive`` (sent by the official client's ``Task.start`` and
+    ``stop``) enables or disables."""
+    cols = task_values(values, task, task.scope)
+    expression, zone = schedule_from(values, task, task.scope)
+    cols.update(cron_expression=expression, time_zone=zone)
+    service = service_for(request)
+    try:
+        service.update(task.id, **cols)
+        active = parse_bool(values, "isActive")
+        if active is True:
+            service.enable(task.id)
+        elif active is False:
+            service.disable(task.id)
+    except TaskError as exc:
+        raise ApiError(400, "Unable to update the task", [str(exc)]) from None
+
+
+def operate(request: Request, task: TaskRecord, operation: str) -> dict[str, Any]:
+    """delete, enable, disable or runNow on a task; what the answer adds (``runId``)."""
+    service = service_for(request)
+    try:
+        if operation == "delete":
+            service.delete(task.id)
+        elif operation == "enable":
+            service.enable(task.id)
+        elif operation == "disable":
+            service.disable(task.id)
+        elif operation == "runNow":
+            return {"runId": service.run_now(task.id).id}
+        else:
+            raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
+    except TaskError as exc:
+        raise ApiError(400, f"Unable to {operation} the task", [str(exc)]) from None
+    return {}
+
+
+def find_run(request: Request, task: TaskRecord, run_id: str) -> RunRecord:
+    run: RunRecord | None = request.app.state.store.get_run(run_id)
+    if run is None or run.task_id != task.id:
+        raise ApiError(404, f"Run '{run_id}' was not found.")
+    return run
+
+
+def edit_run(request: Request, values: dict[str, str], run: RunRecord) -> None:
+    """Run update for either API: ``status`` and ``result`` (or ``results``, which the
+    client's admin class sends)."""
+    status = values.get("status", "").strip().lower()
+    if status not in RUN_STATUSES:
+        raise ApiError(400, "Invalid 'status'",
+                       [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
+    result = values.get("result", values.get("results", run.result))
+    request.app.state.store.update_run(run.id, status=status, result=result, modified=now_ms())
+
+
 @router.api_route(BASE, methods=["GET", "POST"])
 async def list_tasks(request: Request, username: str) -> Response:
     values, f, owner = await _context(request, username)
@@ -228,10 +303,7 @@ async def all_scheduled_tasks(request: Request, portal_id: str) -> Response:
     """Every user's tasks, for org admins (``portals/self`` or the org id)."""
     values = await params(request)
     f = output_format(values)
-    caller = current_user(request, values)
-    assert caller is not None
-    if caller.role != "org_admin":
-        raise ApiError(403, FORBIDDEN)
+    org_admin(request, values)
     owner = None
     if values.get("userFilter"):
         user = request.app.state.store.get_user(values["userFilter"])
@@ -298,21 +370,7 @@ def _task_list(request: Request, values: dict[str, str], f: str, owner: str | No
 @router.post(BASE + "/createTask")
 async def create_task(request: Request, username: str) -> Response:
     values, f, owner = await _context(request, username)
-    cols = task_values(values, None)
-    expression, zone = schedule_from(values, None)
-    active = parse_bool(values, "isActive")
-    try:
-        task = service_for(request).create(
-            scope="user", owner=owner.username, type=cols["type"], cron_expression=expression,
-            title=cols.get("title", ""), item_id=cols.get("item_id"),
-            task_url=cols.get("task_url"), parameters=cols.get("parameters"), time_zone=zone,
-            start_date=cols.get("start_date"), end_date=cols.get("end_date"),
-            max_occurrences=cols.get("max_occurrences", -1),
-            overlap_policy=cols.get("overlap_policy", "skip"),
-            misfire_grace_ms=cols.get("misfire_grace_ms"),
-            active=True if active is None else active)
-    except TaskError as exc:
-        raise ApiError(400, "Unable to create the task", [str(exc)]) from None
+    task = create_from(request, values, "user", owner.username)
     return render({"success": True, "taskId": task.id}, f, "Task created")
 
 
@@ -327,19 +385,7 @@ async def get_task(request: Request, username: str, task_id: str) -> Response:
 async def update_task(request: Request, username: str, task_id: str) -> Response:
     values, f, owner = await _context(request, username)
     task = _task(request, owner, task_id)
-    cols = task_values(values, task)
-    expression, zone = schedule_from(values, task)
-    cols.update(cron_expression=expression, time_zone=zone)
-    service = service_for(request)
-    try:
-        service.update(task.id, **cols)
-        active = parse_bool(values, "isActive")
-        if active is True:
-            service.enable(task.id)
-        elif active is False:
-            service.disable(task.id)
-    except TaskError as exc:
-        raise ApiError(400, "Unable to update the task", [str(exc)]) from None
+    update_from(request, values, task)
     return render({"success": True, "taskId": task.id}, f, "Task updated")
 
 
@@ -351,41 +397,27 @@ async def list_runs(request: Request, username: str, task_id: str) -> Response:
     return render({"runs": [run_json(r) for r in runs]}, f, "Runs")
 
 
-def _run(request: Request, task: TaskRecord, run_id: str) -> RunRecord:
-    run: RunRecord | None = request.app.state.store.get_run(run_id)
-    if run is None or run.task_id != task.id:
-        raise ApiError(404, f"Run '{run_id}' was not found.")
-    return run
-
-
 @router.api_route(BASE + "/{task_id}/runs/{run_id}", methods=["GET", "POST"])
 async def get_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
     _, f, owner = await _context(request, username)
-    run = _run(request, _task(request, owner, task_id), run_id)
+    run = find_run(request, _task(request, owner, task_id), run_id)
     return render(run_json(run), f, run.id)
 
 
 @router.post(BASE + "/{task_id}/runs/{run_id}/update")
 async def update_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
     values, f, owner = await _context(request, username)
-    task = _task(request, owner, task_id)
-    run = _run(request, task, run_id)
-    status = values.get("status", "").strip().lower()
-    if status not in RUN_STATUSES:
-        raise ApiError(400, "Invalid 'status'",
-                       [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
-    result = values.get("result", run.result)
-    request.app.state.store.update_run(run.id, status=status, result=result, modified=now_ms())
-    return render({"success": True, "taskId": task.id, "runId": run.id}, f, "Run updated")
+    run = find_run(request, _task(request, owner, task_id), run_id)
+    edit_run(request, values, run)
+    return render({"success": True, "taskId": task_id, "runId": run.id}, f, "Run updated")
 
 
 @router.post(BASE + "/{task_id}/runs/{run_id}/delete")
 async def delete_run(request: Request, username: str, task_id: str, run_id: str) -> Response:
     _, f, owner = await _context(request, username)
-    task = _task(request, owner, task_id)
-    run = _run(request, task, run_id)
+    run = find_run(request, _task(request, owner, task_id), run_id)
     request.app.state.store.delete_run(run.id)
-    return render({"success": True, "taskId": task.id, "runId": run.id}, f, "Run deleted")
+    return render({"success": True, "taskId": task_id, "runId": run.id}, f, "Run deleted")
 
 
 # Declared last: the runs routes above must match before this catch-all of operations.
@@ -394,19 +426,5 @@ async def task_operation(request: Request, username: str, task_id: str,
                          operation: str) -> Response:
     _, f, owner = await _context(request, username)
     task = _task(request, owner, task_id)
-    service = service_for(request)
-    answer: dict[str, Any] = {"success": True, "taskId": task.id}
-    try:
-        if operation == "delete":
-            service.delete(task.id)
-        elif operation == "enable":
-            service.enable(task.id)
-        elif operation == "disable":
-            service.disable(task.id)
-        elif operation == "runNow":
-            answer["runId"] = service.run_now(task.id).id
-        else:
-            raise ApiError(404, f"Operation '{operation}' does not exist on a task.")
-    except TaskError as exc:
-        raise ApiError(400, f"Unable to {operation} the task", [str(exc)]) from None
-    return render(answer, f, "Done")
+    extra = operate(request, task, operation)
+    return render({"success": True, "taskId": task.id, **extra}, f, "Done")
