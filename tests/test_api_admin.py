@@ -12,22 +12,13 @@ import pytest
 from gistasks.store import Store
 from tests.tasktypes_for_tests import API_SPEC
 from tests.test_api_tasks import EVERY_MINUTE, token
-from tests.test_server import Server, start_server, stop
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("admin")
-    from gistasks.users import UserService
-
-    store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    store.migrate()
-    users = UserService(store)
-    users.add("erin", "erins pass 1", role="org_publisher")
-    users.add("frank", "franks pass 1")
-    store.close()
-    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1",
-                                  "GISTASKS_TASKTYPES": API_SPEC})
+    srv = start_with_users(tmp_path_factory.mktemp("admin"), ERIN, FRANK,
+                           env={"GISTASKS_TASKTYPES": API_SPEC})
     yield srv
     stop(srv)
 

@@ -8,22 +8,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.test_server import Server, start_server, stop
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("tasks")
-    from gistasks.store import Store
-    from gistasks.users import UserService
-
-    store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    store.migrate()
-    users = UserService(store)
-    users.add("erin", "erins pass 1", role="org_publisher")
-    users.add("frank", "franks pass 1")
-    store.close()
-    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    srv = start_with_users(tmp_path_factory.mktemp("tasks"), ERIN, FRANK)
     yield srv
     stop(srv)
 

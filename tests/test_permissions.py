@@ -14,24 +14,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from gistasks.store import Store
 from gistasks.tokens import TokenClaims, issue, load_key
 from tests.test_api_tasks import EVERY_MINUTE, token
-from tests.test_server import Server, start_server, stop
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("permissions")
-    from gistasks.users import UserService
-
-    store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    store.migrate()
-    users = UserService(store)
-    users.add("erin", "erins pass 1", role="org_publisher")
-    users.add("frank", "franks pass 1")
-    store.close()
-    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    srv = start_with_users(tmp_path_factory.mktemp("permissions"), ERIN, FRANK)
     yield srv
     stop(srv)
 

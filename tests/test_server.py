@@ -57,6 +57,26 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     return Server(url, data_dir, banner, proc)
 
 
+ERIN = ("erin", "erins pass 1", "org_publisher")
+FRANK = ("frank", "franks pass 1", "org_user")
+
+
+def start_with_users(data_dir: Path, *users: tuple[str, str, str],
+                     env: dict[str, str] | None = None) -> Server:
+    """A server on a new database that already has ``users`` ((name, password, role)…), with
+    ``admin`` signing in with "admin pass 1"."""
+    from gistasks.store import Store
+    from gistasks.users import UserService
+
+    store = Store(f"sqlite:///{data_dir / 'gistasks.db'}")
+    store.migrate()
+    service = UserService(store)
+    for name, password, role in users:
+        service.add(name, password, role=role)
+    store.close()
+    return start_server(data_dir, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1", **(env or {})})
+
+
 def stop(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
     try:
