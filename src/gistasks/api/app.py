@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from gistasks import __version__
 from gistasks.api import admin, oauth, sharing, tasks
+from gistasks.api.openapi import build_openapi
 from gistasks.api.render import ApiError, output_format, render
 from gistasks.config import Settings
 from gistasks.engine import Engine
@@ -68,6 +69,7 @@ def create_app(settings: Settings, engine: Engine | None = None,
         redoc_url=None,
         openapi_url=f"/{settings.context}/openapi.json",
     )
+    app.openapi = lambda: build_openapi(settings.context)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = store
