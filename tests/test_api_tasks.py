@@ -112,7 +112,7 @@ def test_bad_list_parameters_are_named(server: Server, form: dict[str, str], err
     ({"dayOfWeek": "8"}, "dayOfWeek: 8 is outside 1-7"),
     ({"type": "Nonsense"}, "Task types on this server"),
     ({"parameters": "{not json"}, "'parameters' must be a JSON object"),
-    ({"maxOccurrences": "-2"}, "-1 (unlimited) or more"),
+    ({"maxOccurrences": "-2"}, "from -1 (unlimited) to 2147483647"),
     ({"endDate": "1000"}, "'endDate' is in the past"),
     ({"startDate": "4102444800000", "endDate": "4102444700000"}, "before 'startDate'"),
     ({"startDate": "tomorrow"}, "epoch milliseconds"),

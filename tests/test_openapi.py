@@ -10,7 +10,7 @@
   Administrator API ``{"status": "error", ...}``), and that every other answer matches the
   documented success schema. Path parameters hit real users, tasks and runs part of the time.
 
-Server bugs found on the way are pinned by strict xfails at the end, so that fixing one shows.
+Server bugs found on the way (fixed) have their own tests at the end.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -161,11 +160,6 @@ def test_gistasks_extensions_say_so() -> None:
 # -- a live server with real users, tasks and runs --------------------------------------------
 
 
-def _drain(stream: IO[str]) -> None:
-    for _ in stream:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("openapi")
@@ -179,11 +173,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         users.add(name, password, role=role)
     store.close()
     srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": ADMIN_PASSWORD})
-    # Keep reading the server's output: its tracebacks (the xfails below cause some) would
-    # fill the 64 KiB pipe and then block the server's event loop on the next write.
-    output = srv.process.stdout
-    assert output is not None
-    threading.Thread(target=_drain, args=(output,), daemon=True).start()
     yield srv
     stop(srv)
 
@@ -378,9 +367,8 @@ def check_answer(case: Any, response: Any) -> None:
     if _declares_f(case) and asked is not None and asked != "html":
         assert is_json, f"f={asked!r} answered {content_type}: {response.text[:200]}"
     if asked is None and case.path.endswith("/generateToken"):
-        # generateToken answers JSON without f, but its errors come as HTML (see the xfail
-        # below); the success answer is JSON.
-        assert is_json or "<h1>Error</h1>" in response.text, response.text[:200]
+        # generateToken answers JSON without f, its errors included.
+        assert is_json, response.text[:200]
     if is_json:
         body = response.json()
         _check_envelope(body, _family(case.path))
@@ -433,12 +421,9 @@ def test_the_live_server_keeps_the_document(case: Any, server: Server, tokens: d
     check_answer(case, response)
 
 
-# -- server bugs found while writing the document (strict: a fix shows as XPASS) --------------
+# -- server bugs found while writing the document, fixed: they stay fixed ---------------------
 
 
-@pytest.mark.xfail(strict=True, reason="generateToken defaults to f=json, but its errors are "
-                   "rendered by the app's handler, which defaults to html (sharing.py vs "
-                   "app._format_or_json)")
 def test_generate_token_errors_follow_its_json_default(server: Server) -> None:
     answer = httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False,
                         data={"username": "admin", "password": "wrong"})
@@ -477,7 +462,6 @@ raises OverflowError (only ValueError is caught), and integers beyond 64 bits ov
 database column."""
 
 
-@pytest.mark.xfail(strict=True, reason="OverflowError / 64-bit overflow answers HTTP 500")
 @pytest.mark.parametrize(("path", "form"), SERVER_ERRORS.values(), ids=SERVER_ERRORS.keys())
 def test_out_of_range_numbers_are_errors_not_500(server: Server, tokens: dict[str, str],
                                                  path: str, form: dict[str, str]) -> None:
@@ -488,8 +472,6 @@ def test_out_of_range_numbers_are_errors_not_500(server: Server, tokens: dict[st
     _check_envelope(answer.json(), _family(f"/arcgis/{path}"))
 
 
-@pytest.mark.xfail(strict=True, reason="createTask accepts NaN/Infinity in 'parameters' "
-                   "(json.loads allows them), and every read then emits them: not JSON")
 def test_task_reads_are_strict_json(server: Server, tokens: dict[str, str]) -> None:
     base = "/sharing/rest/community/users/admin/tasks"
     created = _post(server, f"{base}/createTask", tokens["admin"], type="Ping",

@@ -8,10 +8,12 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -54,7 +56,15 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         raise AssertionError("server did not answer within 30 s")
     assert proc.stdout is not None
     banner = "".join(proc.stdout.readline() for _ in range(5))
+    # Keep reading what the server prints: unread, its output (tracebacks of a bug under
+    # test) would fill the 64 KiB pipe and block the server on its next write.
+    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
     return Server(url, data_dir, banner, proc)
+
+
+def _drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
 
 
 ERIN = ("erin", "erins pass 1", "org_publisher")

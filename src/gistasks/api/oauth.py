@@ -51,7 +51,7 @@ def _redirect_ok(uri: str) -> bool:
 def _minutes(raw: str | None, default: int = DEFAULT_MINUTES) -> int:
     try:
         value = int(float(raw)) if raw else default
-    except ValueError:
+    except (ValueError, OverflowError):
         value = default
     return max(1, min(value, MAX_MINUTES))
 

@@ -82,7 +82,7 @@ async def generate_token(request: Request) -> Response:
     raw = values.get("expiration", "")
     try:
         minutes = int(float(raw)) if raw else DEFAULT_MINUTES
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, NaN, infinite
         raise _token_error("'expiration' must be a number of minutes.") from None
     if minutes <= 0:
         raise _token_error("'expiration' must be a positive number of minutes.")

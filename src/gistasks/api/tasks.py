@@ -7,6 +7,7 @@ changes only their own tasks; an org admin sees and changes everyone's.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -99,15 +100,33 @@ def parse_bool(values: dict[str, str], name: str) -> bool | None:
     raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be true or false"])
 
 
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_INT32 = 2**31 - 1
+MAX_GRACE_S = 2_000_000  # about 23 days: the column holds milliseconds in 32 bits
+
+
+def finite(raw: str) -> float | None:
+    """``raw`` as a finite number, or None (not a number, NaN or infinite)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _reject_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _epoch_ms(values: dict[str, str], name: str) -> int | None:
     raw = values.get(name, "").strip()
     if not raw:
         return None
-    try:
-        value = int(float(raw))
-    except ValueError:
+    number = finite(raw)
+    if number is None or not 0 <= number <= MAX_EPOCH_MS:
         raise ApiError(400, f"Invalid '{name}'",
-                       [f"'{name}' must be a time in epoch milliseconds"]) from None
+                       [f"'{name}' must be a time in epoch milliseconds"])
+    value = int(number)
     return value * 1000 if 0 < value < 100_000_000_000 else value  # seconds accepted too
 
 
@@ -168,7 +187,7 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
                        [f"A {implementation.name} task calls a service: give its taskURL."])
     if "parameters" in values and values["parameters"].strip():
         try:
-            parameters = json.loads(values["parameters"])
+            parameters = json.loads(values["parameters"], parse_constant=_reject_constant)
         except ValueError:
             raise ApiError(400, "Invalid 'parameters'",
                            ["'parameters' must be a JSON object."]) from None
@@ -186,9 +205,9 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
         except ValueError:
             raise ApiError(400, "Invalid 'maxOccurrences'",
                            ["'maxOccurrences' must be an integer, -1 for unlimited"]) from None
-        if out["max_occurrences"] < -1:
+        if not -1 <= out["max_occurrences"] <= MAX_INT32:
             raise ApiError(400, "Invalid 'maxOccurrences'",
-                           ["'maxOccurrences' must be -1 (unlimited) or more"])
+                           [f"'maxOccurrences' must be from -1 (unlimited) to {MAX_INT32}"])
     now = now_ms()
     start, end = _epoch_ms(values, "startDate"), _epoch_ms(values, "endDate")
     if start is not None:
@@ -208,11 +227,12 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
         out["overlap_policy"] = policy
     grace = values.get("misfireGraceSeconds", "").strip()
     if grace:
-        try:
-            out["misfire_grace_ms"] = int(float(grace) * 1000)
-        except ValueError:
+        seconds = finite(grace)
+        if seconds is None or not 0 <= seconds <= MAX_GRACE_S:
             raise ApiError(400, "Invalid 'misfireGraceSeconds'",
-                           ["'misfireGraceSeconds' must be a number of seconds"]) from None
+                           [f"'misfireGraceSeconds' must be a number of seconds from 0 to "
+                            f"{MAX_GRACE_S}"])
+        out["misfire_grace_ms"] = int(seconds * 1000)
     return out
 
 

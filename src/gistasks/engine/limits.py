@@ -27,6 +27,9 @@ DEFAULTS: dict[str, int] = {
 MINIMUMS: dict[str, int] = {"FailedRunsToDisableTask": 1, "TaskRunHistoryCount": 1}
 """Limits for which ``-1`` (none) makes no sense, with their smallest value."""
 
+MAXIMUM = 2**31 - 1
+"""The largest value of any limit."""
+
 TYPE_LIMITS: dict[str, str] = {
     "ExecuteNotebook": "ExecuteNotebooks",
     "UpdateInsightsWorkbook": "UpdateInsights",
@@ -57,6 +60,8 @@ def validate(changes: dict[str, object]) -> dict[str, int]:
         if value < low:
             raise LimitError(f"numLimit of {name} must be {low} or more"
                              + ("" if low > -1 else " (-1 for no limit)"))
+        if value > MAXIMUM:
+            raise LimitError(f"numLimit of {name} must be at most {MAXIMUM}")
         out[name] = value
     return out
 
