@@ -245,3 +245,10 @@ def test_a_task_reads_as_pretty_json_and_as_an_html_page(server: Server) -> None
     page = httpx.get(url, headers=headers, verify=False)  # html is the default
     assert page.headers["content-type"].startswith("text/html")
     assert task_id in page.text and "&lt;b&gt;shown safely&lt;/b&gt;" in page.text
+
+
+def test_a_nul_character_in_a_parameter_is_refused(server: Server) -> None:
+    tok = token(server, "erin", "erins pass 1")
+    body = call(server, "erin/tasks/createTask", tok, type="Ping", title="a\x00b",
+                **EVERY_MINUTE)
+    assert body["error"]["message"] == "Invalid 'title'"  # type: ignore[index]

@@ -46,6 +46,11 @@ async def params(request: Request) -> dict[str, str]:
                 values[key] = value
     # The error handlers cannot read the body again: they find the format here.
     request.state.f = values.get("f", "")
+    for key, value in values.items():
+        if "\x00" in value or "\x00" in key:
+            # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.
+            raise ApiError(400, f"Invalid '{key.replace(chr(0), '')}'",
+                           ["Parameters may not contain NUL characters."])
     return values
 
 
