@@ -252,3 +252,11 @@ def test_a_nul_character_in_a_parameter_is_refused(server: Server) -> None:
     body = call(server, "erin/tasks/createTask", tok, type="Ping", title="a\x00b",
                 **EVERY_MINUTE)
     assert body["error"]["message"] == "Invalid 'title'"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["sharing/rest/generateToken", "sharing/rest/oauth2/token"])
+def test_token_endpoints_answer_json_errors_without_f(server: Server, path: str) -> None:
+    answer = httpx.post(f"{server.url}/{path}", verify=False,
+                        data={"grant_type": "refresh_token", "g\x00": "1"})
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json()["error"]["code"] == 400

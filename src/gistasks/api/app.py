@@ -32,14 +32,18 @@ def _family(request: Request) -> str:
     return "sharing"
 
 
+JSON_BY_DEFAULT = ("/generateToken", "/oauth2/token")
+
+
 def _format_or_json(request: Request) -> str:
     """The format of an error: the request's ``f`` (html by default, as ArcGIS; json for
-    generateToken, whose answers are JSON by default), json when ``f`` itself is bad."""
+    generateToken and oauth2/token, whose answers are JSON by default), json when ``f``
+    itself is bad."""
     values = dict(request.query_params)
     body_f = getattr(request.state, "f", "")
     if body_f:
         values["f"] = body_f
-    if not values.get("f") and request.url.path.endswith("/generateToken"):
+    if not values.get("f") and request.url.path.endswith(JSON_BY_DEFAULT):
         values["f"] = "json"
     try:
         return output_format(values)
