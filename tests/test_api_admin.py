@@ -11,8 +11,8 @@ import pytest
 
 from gistasks.store import Store
 from tests.tasktypes_for_tests import API_SPEC
-from tests.test_api_tasks import EVERY_MINUTE, token
-from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
+from tests.test_api_tasks import EVERY_MINUTE
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop, token
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop, token
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_with_users(tmp_path_factory.mktemp("tasks"), ERIN, FRANK)
     yield srv
     stop(srv)
-
-
-def token(server: Server, user: str, password: str) -> str:
-    return str(httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False, data={
-        "username": user, "password": password, "f": "json"}).json()["token"])
 
 
 def call(server: Server, path: str, tok: str, **form: str) -> dict[str, object]:

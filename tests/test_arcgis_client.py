@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from tests.arcgis_venv import ensure_arcgis_venv
-from tests.test_server import Server, start_server, stop
+from tests.test_server import ERIN, Server, start_with_users, stop
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds the arcgis venv (~1 min)
 
 ROOT = Path(__file__).resolve().parents[1]
-USER, USER_PASSWORD = "erin", "erins pass 1"
+USER, USER_PASSWORD, _ = ERIN
 ADMIN_PASSWORD = "admin pass 1"
 SCRIPT_TIMEOUT_S = 300
 
@@ -39,15 +39,7 @@ def arcgis_python() -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from gistasks.store import Store
-    from gistasks.users import UserService
-
-    data = tmp_path_factory.mktemp("arcgis-client")
-    store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    store.migrate()
-    UserService(store).add(USER, USER_PASSWORD, role="org_publisher")
-    store.close()
-    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    srv = start_with_users(tmp_path_factory.mktemp("arcgis-client"), ERIN)
     yield srv
     stop(srv)
 

@@ -42,7 +42,7 @@ from gistasks.api.app import create_app
 from gistasks.api.openapi import build_openapi
 from gistasks.api.sharing import ORG_ID
 from gistasks.config import resolve
-from tests.test_server import Server, start_server, stop
+from tests.test_server import Server, start_with_users, stop, token
 
 ADMIN_PASSWORD = "admin pass 1"
 USERS = {"erin": ("erins pass 1", "org_publisher"), "frank": ("franks pass 1", "org_user")}
@@ -162,33 +162,18 @@ def test_gistasks_extensions_say_so() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("openapi")
-    from gistasks.store import Store
-    from gistasks.users import UserService
-
-    store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    store.migrate()
-    users = UserService(store)
-    for name, (password, role) in USERS.items():
-        users.add(name, password, role=role)
-    store.close()
-    srv = start_server(data, env={"GISTASKS_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    srv = start_with_users(tmp_path_factory.mktemp("openapi"),
+                           *((name, password, role) for name, (password, role) in USERS.items()))
     yield srv
     stop(srv)
-
-
-def _token(server: Server, user: str, password: str) -> str:
-    answer = httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False, data={
-        "username": user, "password": password, "expiration": "120", "f": "json"}).json()
-    return str(answer["token"])
 
 
 @pytest.fixture(scope="module")
 def tokens(server: Server) -> dict[str, str]:
     """A token of the org admin and of each other user."""
-    out = {"admin": _token(server, "admin", ADMIN_PASSWORD)}
+    out = {"admin": token(server, "admin", ADMIN_PASSWORD)}
     for name, (password, _) in USERS.items():
-        out[name] = _token(server, name, password)
+        out[name] = token(server, name, password)
     return out
 
 

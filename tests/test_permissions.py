@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from gistasks.tokens import TokenClaims, issue, load_key
-from tests.test_api_tasks import EVERY_MINUTE, token
-from tests.test_server import ERIN, FRANK, Server, start_with_users, stop
+from tests.test_api_tasks import EVERY_MINUTE
+from tests.test_server import ERIN, FRANK, Server, start_with_users, stop, token
 
 
 @pytest.fixture(scope="module")

@@ -87,6 +87,12 @@ def start_with_users(data_dir: Path, *users: tuple[str, str, str],
     return start_server(data_dir, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1", **(env or {})})
 
 
+def token(server: Server, user: str, password: str) -> str:
+    """A token of ``user`` from ``generateToken``."""
+    return str(httpx.post(f"{server.url}/sharing/rest/generateToken", verify=False, data={
+        "username": user, "password": password, "f": "json"}).json()["token"])
+
+
 def stop(server: Server) -> None:
     server.process.send_signal(signal.SIGTERM)
     try:
