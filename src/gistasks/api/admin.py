@@ -20,14 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks.api.auth import org_admin
-from gistasks.api.render import ApiError, output_format, params, render
+from gistasks.api.render import ApiError, output_format, params, parse_int, render
 from gistasks.api.sharing import ORG_ID
 from gistasks.api.tasks import (
     create_from,
     edit_run,
     find_run,
     operate,
-    parse_int,
     run_json,
     task_json,
     update_from,

@@ -43,10 +43,9 @@ def _format_or_json(request: Request) -> str:
     body_f = getattr(request.state, "f", "")
     if body_f:
         values["f"] = body_f
-    if not values.get("f") and request.url.path.endswith(JSON_BY_DEFAULT):
-        values["f"] = "json"
     try:
-        return output_format(values)
+        return output_format(values, "json" if request.url.path.endswith(JSON_BY_DEFAULT)
+                             else "html")
     except ApiError:
         return "json"
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from gistasks.api.render import params
+from gistasks.api.render import finite, params
 from gistasks.tokens import (
     DEFAULT_MINUTES,
     MAX_MINUTES,
@@ -49,11 +49,8 @@ def _redirect_ok(uri: str) -> bool:
 
 
 def _minutes(raw: str | None, default: int = DEFAULT_MINUTES) -> int:
-    try:
-        value = int(float(raw)) if raw else default
-    except (ValueError, OverflowError):
-        value = default
-    return max(1, min(value, MAX_MINUTES))
+    number = finite(raw) if raw else None
+    return int(max(1, min(default if number is None else number, MAX_MINUTES)))
 
 
 def _page(info: dict[str, Any], title: str = "Sign in", body: str = "") -> HTMLResponse:

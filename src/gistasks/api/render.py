@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -54,13 +55,48 @@ async def params(request: Request) -> dict[str, str]:
     return values
 
 
-def output_format(values: dict[str, str]) -> str:
+def output_format(values: dict[str, str], default: str = "html") -> str:
     """The requested ``f``; html by default, as ArcGIS. Raises for an unknown value."""
-    f = values.get("f", "html").strip().lower() or "html"
+    f = values.get("f", "").strip().lower() or default
     if f not in FORMATS:
         raise ApiError(400, f"Invalid 'f' parameter {values.get('f')!r}",
                        ["'f' must be one of json, pjson, html"])
     return f
+
+
+def parse_bool(values: dict[str, str], name: str) -> bool | None:
+    """``true``/``false`` (any case) or 1/0; None when absent; an error naming it otherwise."""
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be true or false"])
+
+
+def finite(raw: str) -> float | None:
+    """``raw`` as a finite number, or None (not a number, NaN or infinite)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer from ``low`` to ``high``, ``default`` when absent; an error naming it."""
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be an integer"]) from None
+    if not low <= value <= high:
+        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be from {low} to {high}"])
+    return value
 
 
 def render(payload: dict[str, Any], f: str, title: str = "gistasks") -> Response:

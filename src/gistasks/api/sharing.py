@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from gistasks import __version__
 from gistasks.api.auth import acting_for, current_user
-from gistasks.api.render import ApiError, output_format, params, render
+from gistasks.api.render import ApiError, finite, output_format, params, render
 from gistasks.store import UserRecord
 from gistasks.tokens import DEFAULT_MINUTES, MAX_MINUTES, TokenClaims, issue
 from gistasks.users import privileges
@@ -72,7 +72,7 @@ def _token_error(detail: str) -> ApiError:
 async def generate_token(request: Request) -> Response:
     """``generateToken``: a token for a user name and password (POST only, as ArcGIS)."""
     values = await params(request)
-    f = output_format(values) if "f" in values else "json"
+    f = output_format(values, "json")
     if request.method != "POST":
         raise ApiError(405, "generateToken must be called with POST",
                        ["Send the credentials in the request body, never in the URL."])
@@ -80,10 +80,10 @@ async def generate_token(request: Request) -> Response:
     if not username or not password:
         raise _token_error("'username' and 'password' must be specified.")
     raw = values.get("expiration", "")
-    try:
-        minutes = int(float(raw)) if raw else DEFAULT_MINUTES
-    except (ValueError, OverflowError):  # not a number, NaN, infinite
-        raise _token_error("'expiration' must be a number of minutes.") from None
+    number = finite(raw) if raw else DEFAULT_MINUTES
+    if number is None:
+        raise _token_error("'expiration' must be a number of minutes.")
+    minutes = int(number)
     if minutes <= 0:
         raise _token_error("'expiration' must be a positive number of minutes.")
     minutes = min(minutes, _max_minutes())

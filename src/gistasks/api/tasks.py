@@ -7,7 +7,6 @@ changes only their own tasks; an org admin sees and changes everyone's.
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 
@@ -16,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks.api.auth import acting_for, org_admin
-from gistasks.api.render import ApiError, output_format, params, render
+from gistasks.api.render import (
+    ApiError,
+    finite,
+    output_format,
+    params,
+    parse_bool,
+    parse_int,
+    render,
+)
 from gistasks.cron import CronExpression, CronSyntaxError
 from gistasks.engine import TaskError, TaskService
 from gistasks.engine.planner import task_schedule
@@ -89,29 +96,9 @@ def run_json(run: RunRecord) -> dict[str, Any]:
             "scheduledTime": run.scheduled_for, "node": run.node or ""}
 
 
-def parse_bool(values: dict[str, str], name: str) -> bool | None:
-    raw = values.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("true", "1"):
-        return True
-    if raw.lower() in ("false", "0"):
-        return False
-    raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be true or false"])
-
-
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_INT32 = 2**31 - 1
 MAX_GRACE_S = 2_000_000  # about 23 days: the column holds milliseconds in 32 bits
-
-
-def finite(raw: str) -> float | None:
-    """``raw`` as a finite number, or None (not a number, NaN or infinite)."""
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _reject_constant(constant: str) -> Any:
@@ -333,19 +320,6 @@ async def all_scheduled_tasks(request: Request, portal_id: str) -> Response:
 
 SORT_FIELDS = ("created", "updated", "title", "type")
 MAX_PAGE = 100
-
-
-def parse_int(values: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = values.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be an integer"]) from None
-    if not low <= value <= high:
-        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' must be from {low} to {high}"])
-    return value
 
 
 def page_window(request: Request, values: dict[str, str],
