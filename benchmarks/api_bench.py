@@ -49,6 +49,8 @@ from pathlib import Path
 
 import httpx
 
+from _stats import percentile
+
 USER = "bench"
 PASSWORD = "bench pass 1"
 ADMIN_PASSWORD = "bench admin pass 1"
@@ -57,14 +59,6 @@ DAILY_FORM = {"minute": "0", "hour": "3", "dayOfMonth": "*", "month": "*", "dayO
 SEED_CHUNK = 20_000
 PAGE = 100
 WARMUP = 200
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def free_port() -> int:

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _stats import percentile
+
 WARMUP_S = 5  # the window starts this long after the first scheduled fire
 
 
@@ -66,14 +68,6 @@ def expected_fires(n: int, start_ms: int, end_ms: int) -> int:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[k]
 
 
 # -- gistasks ------------------------------------------------------------------------------------
