@@ -231,6 +231,16 @@ def test_limits_set_through_system_limits_drive_failures_and_history(
     assert len(store.runs_of(task_id)) == 1
 
 
+def test_limits_report_the_engine_settings_until_one_is_stored(store: Store) -> None:
+    from gistasks.engine import limits
+
+    settings = EngineSettings(history_user=7)  # as GISTASKS_HISTORY_USER=7 would give
+    assert limits.current(store)["TaskRunHistoryCount"] == 30
+    assert limits.current(store, settings)["TaskRunHistoryCount"] == 7
+    store.set_limits({"TaskRunHistoryCount": 12})
+    assert limits.current(store, settings)["TaskRunHistoryCount"] == 12
+
+
 def test_a_secret_parameter_reaches_the_executor_in_clear_but_is_stored_sealed(
         service: TaskService, store: Store, engine: Engine, clock: ManualClock) -> None:
     task_id = every_minute(service, type="TestShowsPasscode",

@@ -174,7 +174,9 @@ async def task_operation(request: Request, task_id: str, operation: str) -> Resp
 async def get_limits(request: Request) -> Response:
     """``{"ScheduleTask": [{"limitName": ..., "numLimit": ...}, ...]}``."""
     _, f = await _admin(request)
-    current = limits_.current(request.app.state.store)
+    engine = request.app.state.engine
+    current = limits_.current(request.app.state.store,
+                              None if engine is None else engine.settings)
     return render({limits_.CATEGORY: [{"limitName": k, "numLimit": v}
                                        for k, v in current.items()]}, f, "Limits")
 

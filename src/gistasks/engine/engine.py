@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gistasks.engine.clock import Clock, SystemClock
+from gistasks.engine.limits import ENGINE_SETTINGS
 from gistasks.engine.planner import plan_fires
 from gistasks.engine.settings import EngineSettings
 from gistasks.secretbox import SecretBox, SecretError
@@ -109,9 +110,8 @@ class Engine:
         other nodes)."""
         self._limits_read_at = time.monotonic()
         stored = self.store.get_limits()
-        changes = {setting: stored[name] for name, setting in (
-            ("FailedRunsToDisableTask", "failed_runs_to_disable"),
-            ("TaskRunHistoryCount", "history_user")) if name in stored}
+        changes = {field: stored[name] for name, field in ENGINE_SETTINGS.items()
+                   if name in stored}
         if changes:
             self.settings = replace(self.settings, **changes)
 

@@ -6,6 +6,7 @@ through ``system/limits``; a limit never set has its ArcGIS default. ``-1`` mean
 
 from __future__ import annotations
 
+from gistasks.engine.settings import EngineSettings
 from gistasks.store import Store
 
 CATEGORY = "ScheduleTask"
@@ -19,10 +20,16 @@ DEFAULTS: dict[str, int] = {
     "ExecuteWorkflowManagerOrgLimit": -1,
     "GPServiceUserLimit": -1,
     "GPServiceOrgLimit": -1,
-    "FailedRunsToDisableTask": 5,
-    "TaskRunHistoryCount": 30,
+    "FailedRunsToDisableTask": EngineSettings.failed_runs_to_disable,
+    "TaskRunHistoryCount": EngineSettings.history_user,
 }
 """Every limit, with its default (ArcGIS's where it documents one)."""
+
+ENGINE_SETTINGS: dict[str, str] = {
+    "FailedRunsToDisableTask": "failed_runs_to_disable",
+    "TaskRunHistoryCount": "history_user",
+}
+"""Limits that are engine settings: limitName -> EngineSettings field."""
 
 MINIMUMS: dict[str, int] = {"FailedRunsToDisableTask": 1, "TaskRunHistoryCount": 1}
 """Limits for which ``-1`` (none) makes no sense, with their smallest value."""
@@ -43,9 +50,13 @@ class LimitError(ValueError):
     """A limit that cannot be set, or an action a limit forbids; the message says which."""
 
 
-def current(store: Store) -> dict[str, int]:
-    """Every limit: the stored value, else the default."""
-    return {**DEFAULTS, **{k: v for k, v in store.get_limits().items() if k in DEFAULTS}}
+def current(store: Store, settings: EngineSettings | None = None) -> dict[str, int]:
+    """Every limit: the stored value, else the default; for the engine's limits the default
+    is ``settings`` (the node's, environment overrides included) when given."""
+    engine = {} if settings is None else {name: getattr(settings, field)
+                                          for name, field in ENGINE_SETTINGS.items()}
+    stored = {k: v for k, v in store.get_limits().items() if k in DEFAULTS}
+    return {**DEFAULTS, **engine, **stored}
 
 
 def validate(changes: dict[str, object]) -> dict[str, int]:
