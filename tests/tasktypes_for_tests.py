@@ -63,10 +63,12 @@ class ShowsPasscode(TaskType):
 
 
 class NotebookStandIn(TaskType):
-    """Carries the ExecuteNotebook name so that the notebook limits and the scheduling
-    privilege (enforced by name in the task service) can be tested before notebooks run."""
+    """Carries the ExecuteNotebook name, privilege and item requirement so that the notebook
+    limits (enforced by type name) and the scheduling privilege can be tested before
+    notebooks run."""
 
     name = "ExecuteNotebook"
+    privilege = "premium:publisher:scheduleNotebooks"
     needs_item = True
 
     def execute(self, ctx: RunContext) -> Outcome:

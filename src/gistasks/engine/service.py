@@ -18,9 +18,6 @@ from gistasks.secretbox import SecretError
 from gistasks.store import RunRecord, TaskRecord, new_id
 from gistasks.users import privileges
 
-SCHEDULE_NOTEBOOKS = "premium:publisher:scheduleNotebooks"
-"""The privilege an owner needs for ExecuteNotebook tasks."""
-
 
 class TaskError(ValueError):
     """A task operation that cannot be done; the message says why."""
@@ -43,12 +40,15 @@ class TaskService:
         return json.dumps(sealed)
 
     def _check_owner_may(self, task_type: str, owner: str, scope: str) -> None:
-        if scope != "user" or task_type != "ExecuteNotebook":
+        """The owner of a user task must hold the privilege its type declares."""
+        implementation = self.engine.types.get(task_type)
+        needed = implementation.privilege if implementation is not None else None
+        if scope != "user" or needed is None:
             return
         user = self.store.get_user(owner)
-        if user is None or SCHEDULE_NOTEBOOKS not in privileges(user.role):
-            raise TaskError(f"{owner} does not have the privilege to schedule notebooks "
-                            f"({SCHEDULE_NOTEBOOKS})")
+        if user is None or needed not in privileges(user.role):
+            raise TaskError(f"{owner} does not have the privilege to schedule {task_type} "
+                            f"tasks ({needed})")
 
     def _check_room(self, task_type: str, owner: str, exclude_id: str | None = None) -> None:
         try:

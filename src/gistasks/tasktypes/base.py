@@ -59,6 +59,9 @@ class TaskType(ABC):
     alias of ``name`` because the official client echoes it back."""
     scopes: ClassVar[frozenset[str]] = frozenset({"user"})
     """Where tasks of this type may be created: ``user`` (Sharing API), ``system`` (admin)."""
+    privilege: ClassVar[str | None] = None
+    """The privilege a task's owner needs for tasks of this type (ExecuteNotebook:
+    ``premium:publisher:scheduleNotebooks``)."""
     needs_item: ClassVar[bool] = False
     """Tasks of this type run on a portal item: ``itemId`` is required (ExecuteNotebook…)."""
     needs_task_url: ClassVar[bool] = False
