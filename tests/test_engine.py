@@ -391,38 +391,38 @@ def test_a_task_created_while_the_loop_sleeps_long_fires_on_time(store: Store) -
         engine.stop(0.5)
 
 
+def run_started_now(live: tuple[Engine, TaskService], task_type: str,
+                    **parameters: object) -> str:
+    """A task of ``task_type`` that never fires by itself, one run of it queued, and the
+    engine started; returns the task id."""
+    engine, service = live
+    task = service.create(scope="user", owner="alice", type=task_type,
+                          cron_expression="0 0 0 1 1 ?", parameters=parameters)
+    service.run_now(task.id)
+    engine.start()
+    return task.id
+
+
 def test_a_crashing_child_process_fails_the_run_not_the_server(
     live: tuple[Engine, TaskService], store: Store
 ) -> None:
-    engine, service = live
-    task = service.create(scope="user", owner="alice", type="TestCrashesChild",
-                          cron_expression="0 0 0 1 1 ?")
-    service.run_now(task.id)
-    engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "failed")
-    assert "exit code 3" in store.runs_of(task.id)[0].result
+    task_id = run_started_now(live, "TestCrashesChild")
+    wait_for(lambda: store.runs_of(task_id)[0].status == "failed")
+    assert "exit code 3" in store.runs_of(task_id)[0].result
 
 
 def test_a_child_process_over_its_time_limit_is_killed(live: tuple[Engine, TaskService],
                                                        store: Store) -> None:
-    engine, service = live
-    task = service.create(scope="user", owner="alice", type="TestSleepsInChild",
-                          cron_expression="0 0 0 1 1 ?", parameters={"seconds": 30})
-    service.run_now(task.id)
-    engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "failed")
-    assert store.runs_of(task.id)[0].result == "time limit of 4 s exceeded"
+    task_id = run_started_now(live, "TestSleepsInChild", seconds=30)
+    wait_for(lambda: store.runs_of(task_id)[0].status == "failed")
+    assert store.runs_of(task_id)[0].result == "time limit of 4 s exceeded"
 
 
 def test_a_child_process_run_succeeds_in_another_process(live: tuple[Engine, TaskService],
                                                           store: Store) -> None:
-    engine, service = live
-    task = service.create(scope="user", owner="alice", type="TestSleepsInChild",
-                          cron_expression="0 0 0 1 1 ?", parameters={"seconds": 0})
-    service.run_now(task.id)
-    engine.start()
-    wait_for(lambda: store.runs_of(task.id)[0].status == "succeeded")
-    assert store.runs_of(task.id)[0].result != f"slept in pid {os.getpid()}"
+    task_id = run_started_now(live, "TestSleepsInChild", seconds=0)
+    wait_for(lambda: store.runs_of(task_id)[0].status == "succeeded")
+    assert store.runs_of(task_id)[0].result != f"slept in pid {os.getpid()}"
 
 
 def test_cancelling_a_running_run_fails_it_with_the_reason(live: tuple[Engine, TaskService],
