@@ -11,7 +11,7 @@ import pytest
 
 from gistasks.store import Store
 from tests.tasktypes_for_tests import API_SPEC
-from tests.test_api_tasks import EVERY_MINUTE
+from tests.test_api_tasks import EVERY_MINUTE, from_tomorrow
 from tests.test_server import ERIN, FRANK, Server, start_with_users, stop, token
 
 
@@ -105,7 +105,8 @@ def test_system_and_user_tasks_do_not_mix(server: Server, admin: str) -> None:
 
 def test_passcodes_are_stored_encrypted_and_shown_masked(server: Server, admin: str) -> None:
     task_id = create_system(server, admin, type="TestShowsPasscode", parameters=json.dumps(
-        {"passcode": "s3cret-pass", "nested": {"apiKey": "k-123"}, "name": "nightly"}))
+        {"passcode": "s3cret-pass", "nested": {"apiKey": "k-123"}, "name": "nightly"}),
+        **from_tomorrow())
     shown = adm(server, f"/system/tasks/{task_id}", admin)
     assert shown["parameters"] == {"passcode": "********", "nested": {"apiKey": "********"},
                                    "name": "nightly"}
@@ -132,7 +133,8 @@ def test_passcodes_are_stored_encrypted_and_shown_masked(server: Server, admin: 
 
 def test_a_new_passcode_replaces_the_old_one(server: Server, admin: str) -> None:
     task_id = create_system(server, admin, type="TestShowsPasscode",
-                            parameters=json.dumps({"passcode": "first-pass"}))
+                            parameters=json.dumps({"passcode": "first-pass"}),
+                            **from_tomorrow())
     adm(server, f"/system/tasks/{task_id}/update", admin,
         parameters=json.dumps({"passcode": "second-pass"}))
     adm(server, f"/system/tasks/{task_id}/runNow", admin)
@@ -179,7 +181,7 @@ def test_disable_enable_delete(server: Server, admin: str) -> None:
 
 
 def test_runs_newest_first_with_the_task_and_editable(server: Server, admin: str) -> None:
-    task_id = create_system(server, admin)
+    task_id = create_system(server, admin, **from_tomorrow())
     adm(server, f"/system/tasks/{task_id}/runNow", admin)
     wait_for_runs(server, admin, task_id, 1)
     time.sleep(0.01)
