@@ -7,7 +7,7 @@ changes only their own tasks; an org admin sees and changes everyone's.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -35,10 +35,6 @@ router = APIRouter()
 BASE = "/sharing/rest/community/users/{username}/tasks"
 CRON_FIELDS = ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")
 MIN_INTERVAL_S = 60
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def _context(request: Request, username: str) -> tuple[dict[str, str], str, UserRecord]:
@@ -145,10 +141,11 @@ def schedule_from(values: dict[str, str], current: TaskRecord | None,
     return expr.expression, expr.timezone
 
 
-def task_values(values: dict[str, str], current: TaskRecord | None,
-                scope: str = "user") -> dict[str, Any]:
+def task_values(values: dict[str, str], current: TaskRecord | None, scope: str,
+                now_ms: Callable[[], int]) -> dict[str, Any]:
     """The task columns the request sets, validated (types allowed in ``scope`` only; a type's
-    internal name is accepted for its name)."""
+    internal name is accepted for its name). ``now_ms`` is the engine's clock, asked only
+    when an ``endDate`` must be checked against it."""
     out: dict[str, Any] = {}
     task_type = values.get("type") or (current.type if current else "")
     if not task_type:
@@ -160,9 +157,8 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
     out["type"] = implementation.name
     if "title" in values:
         out["title"] = values["title"][:256]
-    for name in ("itemId",):
-        if values.get(name):
-            out["item_id"] = values[name]
+    if values.get("itemId"):
+        out["item_id"] = values["itemId"]
     url = values.get("taskURL") or values.get("taskUrl")
     if url:
         out["task_url"] = url
@@ -195,12 +191,11 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
         if not -1 <= out["max_occurrences"] <= MAX_INT32:
             raise ApiError(400, "Invalid 'maxOccurrences'",
                            [f"'maxOccurrences' must be from -1 (unlimited) to {MAX_INT32}"])
-    now = now_ms()
     start, end = _epoch_ms(values, "startDate"), _epoch_ms(values, "endDate")
     if start is not None:
         out["start_date"] = start
     if end is not None:
-        if end <= now:
+        if end <= now_ms():
             raise ApiError(400, "Invalid 'endDate'", ["'endDate' is in the past"])
         effective_start = start if start is not None else (current.start_date if current
                                                            else None)
@@ -226,11 +221,12 @@ def task_values(values: dict[str, str], current: TaskRecord | None,
 def create_from(request: Request, values: dict[str, str], scope: str,
                 owner: str) -> TaskRecord:
     """createTask for either API: validate the request and store the task."""
-    cols = task_values(values, None, scope)
+    service = service_for(request)
+    cols = task_values(values, None, scope, service.engine.now_ms)
     expression, zone = schedule_from(values, None, scope)
     active = parse_bool(values, "isActive")
     try:
-        return service_for(request).create(
+        return service.create(
             scope=scope, owner=owner, type=cols["type"], cron_expression=expression,
             title=cols.get("title", ""), item_id=cols.get("item_id"),
             task_url=cols.get("task_url"), parameters=cols.get("parameters"), time_zone=zone,
@@ -246,10 +242,10 @@ def create_from(request: Request, values: dict[str, str], scope: str,
 def update_from(request: Request, values: dict[str, str], task: TaskRecord) -> None:
     """update for either API; ``isActive`` (sent by the official client's ``Task.start`` and
     ``stop``) enables or disables."""
-    cols = task_values(values, task, task.scope)
+    service = service_for(request)
+    cols = task_values(values, task, task.scope, service.engine.now_ms)
     expression, zone = schedule_from(values, task, task.scope)
     cols.update(cron_expression=expression, time_zone=zone)
-    service = service_for(request)
     try:
         service.update(task.id, **cols)
         active = parse_bool(values, "isActive")
@@ -295,7 +291,7 @@ def edit_run(request: Request, values: dict[str, str], run: RunRecord) -> None:
         raise ApiError(400, "Invalid 'status'",
                        [f"'status' must be one of {', '.join(RUN_STATUSES)}"])
     result = values.get("result", values.get("results", run.result))
-    request.app.state.store.update_run(run.id, status=status, result=result, modified=now_ms())
+    service_for(request).edit_run(run.id, status, result)
 
 
 @router.api_route(BASE, methods=["GET", "POST"])
