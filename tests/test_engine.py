@@ -48,6 +48,16 @@ def every_minute(service: TaskService, **kw: object) -> str:
     return task.id
 
 
+def minutes_pass(engine: Engine, clock: ManualClock, last: int, execute: bool = False) -> None:
+    """Minutes 1 to ``last`` after T0 go by: each one's fires are recorded and, with
+    ``execute``, their runs executed before the next minute."""
+    for minute in range(1, last + 1):
+        clock.set(T0 + minute * 60_000)
+        engine.fire_due()
+        if execute:
+            engine.execute_queued()
+
+
 def test_first_fire_is_the_next_schedule_time(service: TaskService, store: Store) -> None:
     task_id = every_minute(service)
     task = store.get_task(task_id)
@@ -101,9 +111,7 @@ def test_runs_execute_and_record_their_outcome(service: TaskService, store: Stor
 def test_max_occurrences_ends_the_schedule_exactly(service: TaskService, store: Store,
                                                    engine: Engine, clock: ManualClock) -> None:
     task_id = every_minute(service, max_occurrences=3)
-    for minute in range(1, 6):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
+    minutes_pass(engine, clock, 5)
     task = store.get_task(task_id)
     assert task is not None
     assert len(store.runs_of(task_id)) == 3 and task.occurrences == 3
@@ -113,9 +121,7 @@ def test_max_occurrences_ends_the_schedule_exactly(service: TaskService, store: 
 def test_end_date_ends_the_schedule(service: TaskService, store: Store, engine: Engine,
                                     clock: ManualClock) -> None:
     task_id = every_minute(service, end_date=T0 + 150_000)
-    for minute in range(1, 5):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
+    minutes_pass(engine, clock, 4)
     task = store.get_task(task_id)
     assert task is not None and task.occurrences == 2 and task.task_state == "completed"
 
@@ -206,10 +212,7 @@ def test_overlap_policy_allow_queues_the_fire(service: TaskService, store: Store
 def test_five_consecutive_failures_stop_the_task(service: TaskService, store: Store,
                                                  engine: Engine, clock: ManualClock) -> None:
     task_id = every_minute(service, type="TestAlwaysFails")
-    for minute in range(1, 8):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
-        engine.execute_queued()
+    minutes_pass(engine, clock, 7, execute=True)
     task = store.get_task(task_id)
     assert task is not None
     assert (task.task_state, task.active, task.consecutive_failures) == ("failed", False, 5)
@@ -221,10 +224,7 @@ def test_limits_set_through_system_limits_drive_failures_and_history(
     store.set_limits({"FailedRunsToDisableTask": 2, "TaskRunHistoryCount": 1})
     engine.refresh_limits()
     task_id = every_minute(service, type="TestAlwaysFails")
-    for minute in range(1, 5):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
-        engine.execute_queued()
+    minutes_pass(engine, clock, 4, execute=True)
     task = store.get_task(task_id)
     assert task is not None
     assert (task.task_state, task.consecutive_failures) == ("failed", 2)
@@ -268,10 +268,7 @@ def test_run_history_is_bounded_per_task(store: Store, clock: ManualClock) -> No
     engine = Engine(store, EngineSettings(history_user=3), clock=clock, node="n")
     service = TaskService(engine)
     task_id = every_minute(service)
-    for minute in range(1, 7):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
-        engine.execute_queued()
+    minutes_pass(engine, clock, 6, execute=True)
     runs = store.runs_of(task_id)
     assert [r.scheduled_for for r in runs] == [T0 + m * 60_000 for m in (6, 5, 4)]
     task = store.get_task(task_id)
@@ -327,6 +324,17 @@ def test_run_now_queues_a_run_outside_the_schedule(service: TaskService, store: 
     assert run.scheduled_for == T0 and engine.execute_queued() == 1
     task = store.get_task(task_id)
     assert task is not None and task.occurrences == 0
+
+
+def test_a_run_edited_by_hand_is_stamped_with_the_engine_clock(
+        service: TaskService, store: Store, clock: ManualClock) -> None:
+    run = service.run_now(every_minute(service))
+    clock.set(T0 + 90_000)
+    service.edit_run(run.id, "skipped", "by hand")
+    edited = store.get_run(run.id)
+    assert edited is not None
+    assert (edited.status, edited.result, edited.modified) == ("skipped", "by hand",
+                                                                T0 + 90_000)
 
 
 def test_deleting_a_task_deletes_its_runs(service: TaskService, store: Store, engine: Engine,
@@ -487,10 +495,7 @@ def test_enable_after_a_failure_stop_resets_the_failure_count(
     service: TaskService, store: Store, engine: Engine, clock: ManualClock
 ) -> None:
     task_id = every_minute(service, type="TestAlwaysFails")
-    for minute in range(1, 6):
-        clock.set(T0 + minute * 60_000)
-        engine.fire_due()
-        engine.execute_queued()
+    minutes_pass(engine, clock, 5, execute=True)
     assert service.enable(task_id).consecutive_failures == 0
     task = store.get_task(task_id)
     assert task is not None and task.task_state == "active" and task.active
