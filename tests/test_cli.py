@@ -6,6 +6,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from gistasks.cli import main
 
 
@@ -61,6 +63,13 @@ def test_python_dash_m_gistasks_runs_the_same_command() -> None:
 def test_serve_rejects_a_bad_port_before_starting() -> None:
     code, _, err = run("serve", "--port", "70000")
     assert code == 2 and "--port: 70000 is outside 1-65535" in err
+
+
+def test_serve_rejects_a_token_cap_that_is_not_a_number_of_minutes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GISTASKS_TOKEN_MAX_MINUTES", "two weeks")
+    code, _, err = run("serve")
+    assert code == 2 and "GISTASKS_TOKEN_MAX_MINUTES: 'two weeks'" in err
 
 
 def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: object) -> None:

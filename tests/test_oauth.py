@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -133,3 +134,22 @@ def test_users_see_only_themselves_unless_admin(server: Server) -> None:
     me = httpx.get(f"{rest(server)}/community/users/dave", verify=False,
                    params={"f": "json", "token": token}).json()
     assert me["username"] == "dave" and me["role"] == "org_user"
+
+
+def test_the_configured_token_cap_binds_generate_token_and_oauth_alike(
+        tmp_path: Path) -> None:
+    capped = start_server(tmp_path, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1",
+                                         "GISTASKS_TOKEN_MAX_MINUTES": "30"})
+    try:
+        state = first_json_line(authorize(capped).text)["oauth_state"]
+        r = httpx.post(f"{capped.url}/sharing/oauth2/signin", verify=False, data={
+            "expiration": "600", "oauth_state": state, "username": "admin",
+            "password": "admin pass 1"})
+        assert parse_qs(urlparse(r.headers["location"]).fragment)["expires_in"] == ["1800"]
+        before = int(time.time() * 1000)
+        body = httpx.post(f"{rest(capped)}/generateToken", verify=False, data={
+            "username": "admin", "password": "admin pass 1", "expiration": "600",
+            "f": "json"}).json()
+        assert before + 30 * 60_000 <= body["expires"] <= before + 31 * 60_000
+    finally:
+        stop(capped)

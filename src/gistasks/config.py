@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gistasks.tokens import MAX_MINUTES
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7443
 DEFAULT_CONTEXT = "arcgis"
@@ -29,6 +31,9 @@ class Settings:
     port: int = DEFAULT_PORT
     database: str = ""
     context: str = DEFAULT_CONTEXT
+    token_max_minutes: int = MAX_MINUTES
+    """The longest lifetime of a token, whatever ``expiration`` a client asks for
+    (``GISTASKS_TOKEN_MAX_MINUTES``); generateToken and OAuth alike."""
 
     @property
     def database_url(self) -> str:
@@ -70,10 +75,19 @@ def resolve(
         raise ConfigError(
             f"--database: {db!r} is not a sqlite:/// or postgresql:// URL"
         )
+    raw_cap = env.get("GISTASKS_TOKEN_MAX_MINUTES", "").strip()
+    try:
+        cap = int(raw_cap) if raw_cap else MAX_MINUTES
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ConfigError(f"GISTASKS_TOKEN_MAX_MINUTES: {raw_cap!r} must be a whole number of "
+                          f"minutes, 1 or more")
     return Settings(
         data_dir=directory.resolve(),
         host=host or DEFAULT_HOST,
         port=chosen_port,
         database=db,
         context=ctx,
+        token_max_minutes=cap,
     )

@@ -48,9 +48,11 @@ def _redirect_ok(uri: str) -> bool:
         or uri.startswith("http://127.0.0.1")
 
 
-def _minutes(raw: str | None, default: int = DEFAULT_MINUTES) -> int:
+def _minutes(request: Request, raw: str | None, default: int = DEFAULT_MINUTES) -> int:
+    """The token lifetime asked for (``default`` if none), within the server's cap."""
     number = finite(raw) if raw else None
-    return int(max(1, min(default if number is None else number, MAX_MINUTES)))
+    cap: int = request.app.state.settings.token_max_minutes
+    return int(max(1, min(default if number is None else number, cap)))
 
 
 def _page(info: dict[str, Any], title: str = "Sign in", body: str = "") -> HTMLResponse:
@@ -88,9 +90,9 @@ async def authorize(request: Request) -> Response:
         return _page({"messages": ["Invalid redirect_uri"]}, "Error")
     state = seal(request.app.state.token_key, "oauth-state", {
         "rt": response_type, "c": client_id, "r": redirect_uri, "s": values.get("state", ""),
-        "e": _minutes(values.get("expiration"), 120), "t": _now()})
+        "e": _minutes(request, values.get("expiration"), 120), "t": _now()})
     info = {"oauth_state": state, "clientId": client_id, "expiration":
-            _minutes(values.get("expiration"), 120), "locale": values.get("locale", "en")}
+            _minutes(request, values.get("expiration"), 120), "locale": values.get("locale", "en")}
     return _page(info, body=_sign_in_form(request, state, []))
 
 
@@ -112,7 +114,7 @@ async def signin(request: Request) -> Response:
         return _page({"messages": messages, "oauth_state": raw_state},
                      body=_sign_in_form(request, raw_state, messages))
     redirect, client_state = str(st["r"]), str(st["s"])
-    minutes = _minutes(values.get("expiration"), int(str(st["e"])))
+    minutes = _minutes(request, values.get("expiration"), int(str(st["e"])))
     if st["rt"] == "token":
         expires = _now() + minutes * 60_000
         token = issue(key, TokenClaims(user.username, user.credentials_version, expires,
@@ -163,7 +165,7 @@ async def token(request: Request) -> Response:
     user = request.app.state.store.get_user(str(data["u"]))
     if user is None or user.disabled or user.credentials_version != int(str(data["v"])):
         return _oauth_error("The user's credentials changed; sign in again", "invalid_grant")
-    minutes = _minutes(values.get("expiration"), int(str(data.get("e", DEFAULT_MINUTES))))
+    minutes = _minutes(request, values.get("expiration"), int(str(data.get("e", DEFAULT_MINUTES))))
     expires = _now() + minutes * 60_000
     access = issue(key, TokenClaims(user.username, user.credentials_version, expires, None,
                                     None))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from gistasks import __version__
 from gistasks.api.auth import acting_for, current_user
 from gistasks.api.render import ApiError, finite, output_format, params, render
 from gistasks.store import UserRecord
-from gistasks.tokens import DEFAULT_MINUTES, MAX_MINUTES, TokenClaims, issue
+from gistasks.tokens import DEFAULT_MINUTES, TokenClaims, issue
 from gistasks.users import privileges
 
 # The Enterprise 11.4-era portal version, which the official client treats as current.
@@ -60,10 +59,6 @@ async def info(request: Request) -> Response:
 ORG_ID = "0123456789ABCDEF"
 
 
-def _max_minutes() -> int:
-    return int(os.environ.get("GISTASKS_TOKEN_MAX_MINUTES", MAX_MINUTES))
-
-
 def _token_error(detail: str) -> ApiError:
     return ApiError(400, "Unable to generate token.", [detail])
 
@@ -86,7 +81,7 @@ async def generate_token(request: Request) -> Response:
     minutes = int(number)
     if minutes <= 0:
         raise _token_error("'expiration' must be a positive number of minutes.")
-    minutes = min(minutes, _max_minutes())
+    minutes = min(minutes, request.app.state.settings.token_max_minutes)
     client = values.get("client", "").lower()
     referer = ip = None
     if client == "referer":
