@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -157,8 +158,11 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def get_token(base: str) -> str:
-    body = httpx.post(f"{base}/generateToken", verify=False, data={
+def get_token(base: str, client: httpx.Client | None = None) -> str:
+    if client is None:
+        with httpx.Client(verify=False) as own:
+            return get_token(base, own)
+    body = client.post(f"{base}/generateToken", data={
         "username": USER, "password": PASSWORD, "f": "json"}).json()
     if "token" not in body:
         raise RuntimeError(f"generateToken failed: {body}")
@@ -184,6 +188,9 @@ class Phase:
     client_cpu_s: float = 0.0
     server_cpu_s: float = 0.0
     note: str = ""
+    """Printed instead of the figures (a phase that could not be measured)."""
+    context: str = ""
+    """Printed under the figures (what else happened during the phase)."""
     wrk: tuple[int, float, float, float] | None = None
     """(requests, p50 ms, p99 ms, max ms) when wrk measured the phase."""
     _marks: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -250,6 +257,33 @@ def measure_get_c1(server: Server, token: str, ids: list[str], n: int,
             phase.latencies_ms.append((time.perf_counter() - s) * 1000)
             check_task(r, task_id)
         phase.end()
+    return phase
+
+
+def measure_get_during_signins(server: Server, token: str, ids: list[str], n: int,
+                               rng: random.Random, signers: int = 2) -> Phase:
+    """Task GETs at concurrency 1 while ``signers`` clients call generateToken back to back:
+    an argon2id check costs ~0.2 s of CPU, and on the event loop it would stall every other
+    request behind it (p50 577 ms with 3 signers, measured before it moved to a thread)."""
+    stopping = threading.Event()
+    signed = [0] * signers
+
+    def sign_in(k: int) -> None:
+        with httpx.Client(verify=False, timeout=60) as client:
+            while not stopping.is_set():
+                get_token(server.base, client)
+                signed[k] += 1
+
+    threads = [threading.Thread(target=sign_in, args=(k,)) for k in range(signers)]
+    for t in threads:
+        t.start()
+    try:
+        phase = measure_get_c1(server, token, ids, n, rng)
+    finally:
+        stopping.set()
+        for t in threads:
+            t.join()
+    phase.context = f"{sum(signed)} sign-ins by {signers} clients meanwhile"
     return phase
 
 
@@ -482,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()[0]
         get1 = measure_get_c1(server, token, ids, args.requests, rng)
         page = measure_list_c1(server, token, args.tasks, args.list_requests, rng)
+        signing = measure_get_during_signins(server, token, ids, args.requests // 4, rng)
         if shutil.which("wrk"):
             getn = measure_get_wrk(server, token, ids, args.concurrency, args.duration, rng)
         else:
@@ -521,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     rows = [("task GET, c=1", get1), (f"list page of {PAGE}, c=1", page),
+            ("task GET, c=1, sign-ins", signing),
             (f"task GET, c={args.concurrency}", getn), ("createTask, c=1", create1),
             ("createTask, c=4", create4)]
     for label, p in rows:
@@ -536,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
                                 max(lat))
         print(f"{label:<26} {n:6d} {p50:8.1f} {p99:8.1f} {top:8.1f} {p.rate:7.0f} "
               f"{p.cpu_pct(p.server_cpu_s):9.0f}% {p.cpu_pct(p.client_cpu_s):9.0f}%")
+        if p.context:
+            print(f"{'':<26} ({p.context})")
     print(f"server peak RSS (VmHWM): {rss:.0f} MB")
     print()
     checks = [

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from gistasks.api.auth import authenticate
 from gistasks.api.render import finite, params
 from gistasks.tokens import (
     DEFAULT_MINUTES,
@@ -107,8 +108,8 @@ async def signin(request: Request) -> Response:
             raise TokenError("expired")
     except (TokenError, KeyError, ValueError):
         return _page({"messages": ["The sign-in session expired; start again."]}, "Error")
-    user = request.app.state.users.authenticate(values.get("username", ""),
-                                                values.get("password", ""))
+    user = await authenticate(request, values.get("username", ""),
+                              values.get("password", ""))
     if user is None:
         messages = ["Invalid username or password."]
         return _page({"messages": messages, "oauth_state": raw_state},

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api.auth import acting_for, current_user
+from gistasks.api.auth import acting_for, authenticate, current_user
 from gistasks.api.render import ApiError, finite, output_format, params, render
 from gistasks.store import UserRecord
 from gistasks.tokens import DEFAULT_MINUTES, TokenClaims, issue
@@ -96,7 +96,7 @@ async def generate_token(request: Request) -> Response:
         ip = request.client.host if request.client else None
     elif client:
         raise _token_error("'client' must be referer, ip or requestip.")
-    user = request.app.state.users.authenticate(username, password)
+    user = await authenticate(request, username, password)
     if user is None:
         raise _token_error("Invalid username or password.")
     expires = time.time_ns() // 1_000_000 + minutes * 60_000
