@@ -17,6 +17,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_MINUTES = 60
 MAX_MINUTES = 20160  # two weeks
@@ -61,25 +62,42 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _mac(key: bytes, text: str) -> str:
+    return _b64(hmac.new(key, text.encode(), hashlib.sha256).digest())
+
+
+def _signed(key: bytes, data: dict[str, object], prefix: str = "") -> str:
+    """``payload.mac``: the JSON of ``data``, signed with ``prefix`` before it."""
+    payload = _b64(json.dumps(data, separators=(",", ":")).encode())
+    return f"{payload}.{_mac(key, prefix + payload)}"
+
+
+def _opened(key: bytes, blob: str, prefix: str = "") -> dict[str, Any]:
+    """The data of a blob made by ``_signed`` with the same key and prefix; raises
+    TokenError (498) for anything else."""
+    payload, _, mac = blob.strip().partition(".")
+    if not payload or not mac or len(blob) > 4096:
+        raise TokenError("Invalid token.")
+    if not hmac.compare_digest(_mac(key, prefix + payload), mac):
+        raise TokenError("Invalid token.")
+    try:
+        data = json.loads(_unb64(payload))
+    except ValueError:
+        raise TokenError("Invalid token.") from None
+    if not isinstance(data, dict):
+        raise TokenError("Invalid token.")
+    return data
+
+
 def issue(key: bytes, claims: TokenClaims) -> str:
-    payload = _b64(json.dumps({
-        "u": claims.username, "v": claims.version, "e": claims.expires,
-        "r": claims.referer, "i": claims.ip, "n": secrets.token_hex(8),
-    }, separators=(",", ":")).encode())
-    signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    return f"{payload}.{signature}"
+    return _signed(key, {"u": claims.username, "v": claims.version, "e": claims.expires,
+                         "r": claims.referer, "i": claims.ip, "n": secrets.token_hex(8)})
 
 
 def read(key: bytes, token: str, now_ms: int) -> TokenClaims:
     """The claims of a well-signed, unexpired token; raises TokenError (498) otherwise."""
-    payload, _, signature = token.strip().partition(".")
-    if not payload or not signature or len(token) > 4096:
-        raise TokenError("Invalid token.")
-    expected = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
-        raise TokenError("Invalid token.")
+    data = _opened(key, token)
     try:
-        data = json.loads(_unb64(payload))
         claims = TokenClaims(str(data["u"]), int(data["v"]), int(data["e"]), data.get("r"),
                              data.get("i"))
     except (ValueError, KeyError, TypeError):
@@ -98,23 +116,9 @@ def referer_matches(bound: str, given: str | None) -> bool:
 
 def seal(key: bytes, purpose: str, data: dict[str, object]) -> str:
     """Sign ``data`` for one ``purpose`` (OAuth states, codes, refresh tokens)."""
-    payload = _b64(json.dumps(data, separators=(",", ":")).encode())
-    mac = hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
-    return f"{payload}.{_b64(mac)}"
+    return _signed(key, data, f"{purpose}:")
 
 
 def unseal(key: bytes, purpose: str, blob: str) -> dict[str, object]:
     """The data of a blob sealed for ``purpose``; raises TokenError if it was not."""
-    payload, _, mac = blob.strip().partition(".")
-    if not payload or not mac or len(blob) > 4096:
-        raise TokenError("Invalid token.")
-    expected = _b64(hmac.new(key, f"{purpose}:{payload}".encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, mac):
-        raise TokenError("Invalid token.")
-    try:
-        data = json.loads(_unb64(payload))
-    except ValueError:
-        raise TokenError("Invalid token.") from None
-    if not isinstance(data, dict):
-        raise TokenError("Invalid token.")
-    return data
+    return _opened(key, blob, f"{purpose}:")
