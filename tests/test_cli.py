@@ -1,10 +1,11 @@
-"""The ``gistasks cron`` command."""
+"""The command line: `gistasks cron`, and what `serve` and `db` refuse or do before serving."""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,16 +66,26 @@ def test_serve_rejects_a_bad_port_before_starting() -> None:
     assert code == 2 and "--port: 70000 is outside 1-65535" in err
 
 
-def test_serve_rejects_a_token_cap_that_is_not_a_number_of_minutes(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GISTASKS_TOKEN_MAX_MINUTES", "two weeks")
-    code, _, err = run("serve")
-    assert code == 2 and "GISTASKS_TOKEN_MAX_MINUTES: 'two weeks'" in err
+@pytest.mark.parametrize(("var", "value", "message"), [
+    ("GISTASKS_TOKEN_MAX_MINUTES", "two weeks",
+     "GISTASKS_TOKEN_MAX_MINUTES: 'two weeks' must be a whole number of minutes"),
+    ("GISTASKS_LEASE_SECONDS", "soon", "GISTASKS_LEASE_SECONDS: 'soon' must be a positive"),
+    ("GISTASKS_WORKERS", "nan", "GISTASKS_WORKERS: 'nan' must be a positive"),
+    ("GISTASKS_SHUTDOWN_GRACE_SECONDS", "-5",
+     "GISTASKS_SHUTDOWN_GRACE_SECONDS: '-5' must be a positive"),
+    ("GISTASKS_HISTORY_USER", "1e400", "GISTASKS_HISTORY_USER: '1e400' must be a positive"),
+])
+def test_serve_names_a_bad_setting_and_writes_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str,
+        message: str) -> None:
+    monkeypatch.setenv(var, value)
+    data = tmp_path / "data"
+    code, _, err = run("serve", "--data-dir", str(data))
+    assert code == 2 and message in err
+    assert not data.exists()
 
 
 def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: object) -> None:
-    from pathlib import Path
-
     from gistasks.store import Store
 
     data = Path(str(tmp_path))

@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     except UserError as exc:
         print(f"error: the initial admin password: {exc}", file=err)
         return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
     return 0
 
 

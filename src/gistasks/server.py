@@ -18,14 +18,17 @@ from gistasks.users import UserService
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
-    """Prepare the data directory, print the banner, and serve HTTPS until stopped (SIGINT/TERM)."""
+    """Prepare the data directory, print the banner, and serve HTTPS until stopped (SIGINT/TERM).
+
+    Raises ConfigError, before anything is written, for a bad engine setting."""
+    engine_settings = EngineSettings.from_environment()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cert, key = ensure_certificate(settings.data_dir, settings.host)
     admin = ensure_admin_password(settings)
     store = Store(settings.database_url)
     store.migrate()
     created = UserService(store).ensure_admin(read_admin_password(settings))
-    engine = Engine(store, EngineSettings.from_environment(),
+    engine = Engine(store, engine_settings,
                     secrets=SecretBox.for_directory(settings.data_dir))
     app = create_app(settings, engine, store)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)

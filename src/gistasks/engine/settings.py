@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+
+from gistasks.config import ConfigError
+
+MAX_SETTING = 2_000_000
+"""The largest value of a numeric setting (seconds or counts; 2,000,000 s is 23 days, the
+longest misfire grace a task may have too)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class EngineSettings:
     """At most this many missed fires are counted one by one (the rest are summarised)."""
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> EngineSettings:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
         """Defaults overridden by ``GISTASKS_LEASE_SECONDS``, ``GISTASKS_MISFIRE_GRACE_SECONDS``,
         ``GISTASKS_HISTORY_USER``, ``GISTASKS_HISTORY_SYSTEM``, ``GISTASKS_WORKERS``,
         ``GISTASKS_FAILED_RUNS_TO_DISABLE`` and ``GISTASKS_SHUTDOWN_GRACE_SECONDS``."""
@@ -53,10 +61,19 @@ class EngineSettings:
         }
         for var, (name, scale) in pairs.items():
             if env.get(var):
-                value = float(env[var])
-                if value <= 0:
-                    raise ValueError(f"{var} must be positive, not {env[var]!r}")
-                s = replace(s, **{name: int(value * scale)})
+                s = replace(s, **{name: int(_positive(env, var) * scale)})
         if env.get("GISTASKS_SHUTDOWN_GRACE_SECONDS"):
-            s = replace(s, shutdown_grace_s=float(env["GISTASKS_SHUTDOWN_GRACE_SECONDS"]))
+            s = replace(s, shutdown_grace_s=_positive(env, "GISTASKS_SHUTDOWN_GRACE_SECONDS"))
         return s
+
+
+def _positive(env: Mapping[str, str], var: str) -> float:
+    """``env[var]`` as a positive finite number; ConfigError naming ``var`` otherwise."""
+    try:
+        value = float(env[var])
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_SETTING):
+        raise ConfigError(f"{var}: {env[var]!r} must be a positive number (at most "
+                          f"{MAX_SETTING:,})")
+    return value
