@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
 DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
-.PHONY: serve test lint typecheck unit bench bench-scheduler bench-api deps-test deps-debian clean
+.PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api deps-test deps-debian clean
 
 $(BIN)/gistasks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,14 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
+# The layer contract of docs/architecture.md (pyproject.toml, [tool.importlinter]).
+layers: $(VENV)/.test-deps
+	$(BIN)/lint-imports
+
 unit: deps-test
 	$(BIN)/pytest -q
 
-test: deps-test lint typecheck unit
+test: deps-test lint typecheck layers unit
 
 bench: deps-test
 	$(BIN)/python benchmarks/cron_bench.py

@@ -74,8 +74,9 @@ def free_port() -> int:
 def seed(data: Path, n: int) -> list[str]:
     """Create the database, the user and N daily user tasks; returns the task ids."""
     from gistasks.engine.planner import first_fire_ms, schedule_of
-    from gistasks.store import Store, TaskRecord, new_id
-    from gistasks.users import UserService
+    from gistasks.services.users import UserService
+    from gistasks.store import Store, new_id
+    from gistasks.store.records import OverlapPolicy, Scope, TaskRecord, TaskState
 
     store = Store(f"sqlite:///{data / 'gistasks.db'}")
     store.migrate()
@@ -90,14 +91,15 @@ def seed(data: Path, n: int) -> list[str]:
             task_id = new_id()
             ids.append(task_id)
             chunk.append(TaskRecord(
-                id=task_id, scope="user", owner=USER, type="Ping", title=f"bench {i}",
+                id=task_id, scope=Scope.USER, owner=USER, type="Ping", title=f"bench {i}",
                 item_id=None, task_url=None, parameters="{}", cron_expression=DAILY_EXPRESSION,
                 time_zone="UTC", dst_gap="shift", dst_overlap="earlier", start_date=None,
                 end_date=None, max_occurrences=-1, occurrences=0, consecutive_failures=0,
-                active=True, task_state="active", misfire_grace_ms=None, overlap_policy="skip",
+                active=True, task_state=TaskState.ACTIVE, misfire_grace_ms=None,
+                overlap_policy=OverlapPolicy.SKIP,
                 next_fire_at=nxt, last_start=None, created=now + i, updated=now + i,
                 generation=0))
-        store.insert_tasks(chunk)
+        store.tasks.insert_many(chunk)
     store.close()
     return ids
 

@@ -77,7 +77,10 @@ def run_gistasks(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     from gistasks.engine import Engine, EngineSettings
     from gistasks.engine.planner import first_fire_ms
     from gistasks.engine.planner import schedule_of as cron_of
-    from gistasks.store import Store, TaskRecord, new_id
+    from gistasks.security.secretbox import SecretBox
+    from gistasks.store import Store, new_id
+    from gistasks.store.records import OverlapPolicy, Scope, TaskRecord, TaskState
+    from gistasks.tasktypes import Registry
 
     url = f"sqlite:///{workdir / 'gistasks.db'}"
     store = Store(url)
@@ -91,14 +94,15 @@ def run_gistasks(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
         cron = cron_of(expr, "UTC", "shift", "earlier")
         nxt = first_fire_ms(cron, begin_ms, None, None)
         records.append(TaskRecord(
-            id=new_id(), scope="user", owner="bench", type="Ping", title=f"t{i}", item_id=None,
+            id=new_id(), scope=Scope.USER, owner="bench", type="Ping", title=f"t{i}", item_id=None,
             task_url=None, parameters="{}", cron_expression=expr, time_zone="UTC",
             dst_gap="shift", dst_overlap="earlier", start_date=None, end_date=None,
             max_occurrences=-1, occurrences=0, consecutive_failures=0, active=True,
-            task_state="active", misfire_grace_ms=None, overlap_policy="allow",
+            task_state=TaskState.ACTIVE, misfire_grace_ms=None,
+            overlap_policy=OverlapPolicy.ALLOW,
             next_fire_at=nxt, last_start=None, created=begin_ms, updated=begin_ms, generation=0))
     for k in range(0, n, 20_000):
-        store.insert_tasks(records[k:k + 20_000])
+        store.tasks.insert_many(records[k:k + 20_000])
     del records
     store.close()
     time.sleep(max(0.0, begin_ms / 1000 - 3 - time.time()))
@@ -106,7 +110,8 @@ def run_gistasks(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     store = Store(url)
     store.migrate()
-    engine = Engine(store, EngineSettings(workers=8, prefetch=200, history_user=1_000_000),
+    engine = Engine(store, types=Registry.default(), secrets=SecretBox(os.urandom(32)),
+                    settings=EngineSettings(workers=8, prefetch=200, history_user=1_000_000),
                     record_lateness=True)
     engine.start()
     engine.fire_due()
@@ -116,7 +121,7 @@ def run_gistasks(n: int, seconds: int, workdir: Path) -> dict[str, Any]:
     window_end = window_start + seconds * 1000
     time.sleep(max(0.0, (window_end - time.time() * 1000) / 1000 + 3))
     engine.stop(5)
-    rows = store.all_runs()
+    rows = store.runs.all()
     in_window = [r for r in rows if window_start <= r.scheduled_for < window_end]
     started = [r for r in in_window if r.started is not None]
     lateness = [float(r.started - r.scheduled_for) for r in started if r.started is not None]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gistasks.store import Store
-from tests.pg import Cluster
-from tests.quartz.oracle import compile_oracle
+from tests.support.pg import Cluster
+from tests.support.quartz.oracle import compile_oracle
 
 
 @pytest.fixture(scope="session")

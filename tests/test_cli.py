@@ -93,5 +93,5 @@ def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: object) -> No
         code, out, _ = run("db", "upgrade", "--data-dir", str(data))
         assert code == 0 and "is up to date" in out
     store = Store(f"sqlite:///{data / 'gistasks.db'}")
-    assert store.count_tasks() == 0
+    assert store.tasks.count() == 0
     store.close()

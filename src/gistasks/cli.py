@@ -125,14 +125,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
 
         store = Store(settings.database_url)
         store.migrate()
-        print(f"database {store.engine.url.render_as_string(hide_password=True)} is up to date",
-              file=out)
+        print(f"database {store.db.describe()} is up to date", file=out)
         store.close()
         return 0
     if args.command == "user":
         return _user(args, settings, out, err)
     from gistasks.server import serve
-    from gistasks.users import UserError
+    from gistasks.services.users import UserError
 
     try:
         serve(settings, out)
@@ -157,8 +156,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _user(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from gistasks.services.users import UserError, UserService
     from gistasks.store import Store
-    from gistasks.users import UserError, UserService
 
     store = Store(settings.database_url)
     store.migrate()

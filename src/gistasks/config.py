@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gistasks.tokens import MAX_MINUTES
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7443
 DEFAULT_CONTEXT = "arcgis"
 DEFAULT_DATA_DIR = "gistasks-data"
+MAX_TOKEN_MINUTES = 20160
+"""Two weeks: the longest token lifetime by default, as ArcGIS caps it."""
 
 
 class ConfigError(ValueError):
@@ -31,7 +31,7 @@ class Settings:
     port: int = DEFAULT_PORT
     database: str = ""
     context: str = DEFAULT_CONTEXT
-    token_max_minutes: int = MAX_MINUTES
+    token_max_minutes: int = MAX_TOKEN_MINUTES
     """The longest lifetime of a token, whatever ``expiration`` a client asks for
     (``GISTASKS_TOKEN_MAX_MINUTES``); generateToken and OAuth alike."""
 
@@ -77,7 +77,7 @@ def resolve(
         )
     raw_cap = env.get("GISTASKS_TOKEN_MAX_MINUTES", "").strip()
     try:
-        cap = int(raw_cap) if raw_cap else MAX_MINUTES
+        cap = int(raw_cap) if raw_cap else MAX_TOKEN_MINUTES
     except ValueError:
         cap = 0
     if cap < 1:

@@ -16,198 +16,202 @@ import json
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.requests import Request
 from starlette.responses import Response
 
-from gistasks.api.auth import org_admin
-from gistasks.api.render import ApiError, output_format, params, parse_int, render
-from gistasks.api.sharing import ORG_ID
-from gistasks.api.tasks import (
-    create_from,
-    edit_run,
-    find_run,
-    operate,
-    run_json,
-    task_json,
-    update_from,
-)
-from gistasks.engine import limits as limits_
-from gistasks.store import TaskRecord
-from gistasks.tasktypes import registry
+from gistasks.api.deps import Call, CallDep
+from gistasks.api.params import Integer, Text
+from gistasks.api.render import render
+from gistasks.api.spec import POST, READ, Endpoint, route
+from gistasks.api.tasks import RUN_EDIT, SYSTEM_CREATE, SYSTEM_UPDATE, edit_run
+from gistasks.api.views import ADMIN_RUN, AdminRunView, admin_task_json
+from gistasks.services.errors import InvalidParameterError
+from gistasks.services.limits import CATEGORY, DEFAULTS
+from gistasks.store.records import Scope, TaskRecord
 
 router = APIRouter()
 TASKS = "/system/tasks"
+TASK = TASKS + "/{task_id}"
 ADMIN_VERSION = "11.3"
 ADMIN_FULL_VERSION = "11.3.0"
 OK: dict[str, Any] = {"status": "success", "success": True}
+ADMINS_ONLY = "Org admins only (403 otherwise)."
 
 
-async def _admin(request: Request) -> tuple[dict[str, str], str]:
-    """(parameters, format) after checking that the caller has the default administrator
-    role: 499 without a token, 498 with a bad one, 403 for anybody else."""
-    values = await params(request)
-    f = output_format(values)
-    request.state.caller = org_admin(request, values)
-    return values, f
+def _admin(summary: str, answer: str, params: tuple[Any, ...] = (), description: str = "",
+           extension: bool = False) -> Endpoint:
+    return Endpoint(summary, answer, params, f"{description} {ADMINS_ONLY}".strip(),
+                    extension=extension)
 
 
-def admin_task_json(task: TaskRecord) -> dict[str, Any]:
-    """A system task in the Administrator API shape (with the Sharing aliases the client
-    reads, and gistasks' schedule preview)."""
-    out = task_json(task)
-    implementation = registry.get(task.type)
-    out.update({
-        "taskId": task.id, "taskType": task.type,
-        "type": (implementation.internal_name if implementation is not None
-                 and implementation.internal_name else task.type),
-        "taskTitle": task.title, "ownerId": task.owner, "orgId": ORG_ID,
-        "generation": task.generation,
-    })
-    return out
+def _task(c: Call, task_id: str) -> TaskRecord:
+    c.org_admin()
+    return c.services.tasks.find(task_id, Scope.SYSTEM)
 
 
-def _task(request: Request, task_id: str) -> TaskRecord:
-    task: TaskRecord | None = request.app.state.store.get_task(task_id)
-    if task is None or task.scope != "system":
-        raise ApiError(404, f"Task '{task_id}' was not found.")
-    return task
-
-
-@router.api_route("", methods=["GET", "POST"])
-@router.api_route("/", methods=["GET", "POST"], include_in_schema=False)
-async def root(request: Request) -> Response:
-    _, f = await _admin(request)
+@route(router, "", READ, _admin("Administrator API root", "AdminRoot",
+                                description="Its `resources` and versions; with a trailing "
+                                "slash it answers the same."), aliases=["/"])
+async def root(c: CallDep) -> Response:
+    c.org_admin()
     return render({"resources": ["system"], "currentVersion": ADMIN_VERSION,
-                   "fullVersion": ADMIN_FULL_VERSION}, f, "Administrator API")
+                   "fullVersion": ADMIN_FULL_VERSION}, c.f, "Administrator API")
 
 
-@router.api_route("/system", methods=["GET", "POST"])
-async def system(request: Request) -> Response:
-    _, f = await _admin(request)
-    return render({"resources": ["tasks", "limits"]}, f, "System")
+@route(router, "/system", READ, _admin("System resources", "AdminSystem"))
+async def system(c: CallDep) -> Response:
+    c.org_admin()
+    return render({"resources": ["tasks", "limits"]}, c.f, "System")
 
 
-@router.api_route(TASKS, methods=["GET", "POST"])
-async def list_tasks(request: Request) -> Response:
-    """``{"result": [...], "total", "num", "start", "nextStart"}``; ``start`` is a 0-based
-    offset and ``nextStart`` 0 when nothing follows, as the ArcGIS examples show."""
-    values, f = await _admin(request)
-    start = parse_int(values, "start", 0, 0, 2**31 - 1)
-    num = parse_int(values, "num", 1000, 0, 1000)
-    total, found = request.app.state.store.page_tasks(scope="system", offset=start, limit=num)
+START = Integer("start", "0-based offset of the first task.", example=0, minimum=0,
+                maximum=2**31 - 1, default=0)
+NUM = Integer("num", "Page size (at most 1000).", example=100, minimum=0, maximum=1000,
+              default=1000)
+
+
+@route(router, TASKS, READ, _admin(
+    "System tasks", "AdminTaskList", (START, NUM),
+    "`{\"result\": [...], \"total\", \"num\", \"start\", \"nextStart\"}`; `nextStart` "
+    "is 0 on the last page, as the ArcGIS examples show."))
+async def list_tasks(c: CallDep) -> Response:
+    """``start`` is a 0-based offset and ``nextStart`` 0 when nothing follows."""
+    c.org_admin()
+    start, num = c.form.value(START, 0), c.form.value(NUM, 1000)
+    total, found = c.services.tasks.page(scope=Scope.SYSTEM, offset=start, limit=num)
     following = start + len(found)
-    return render({"result": [admin_task_json(t) for t in found], "total": total,
+    return render({"result": [admin_task_json(t, c.services) for t in found], "total": total,
                    "num": len(found), "start": start,
-                   "nextStart": following if following < total else 0}, f, "System tasks")
+                   "nextStart": following if following < total else 0}, c.f, "System tasks")
 
 
-@router.post(TASKS + "/createTask")
-async def create_task(request: Request) -> Response:
-    values, f = await _admin(request)
-    task = create_from(request, values, "system", request.state.caller.username)
-    return render({**OK, "taskId": task.id}, f, "Task created")
+@route(router, TASKS + "/createTask", POST, _admin(
+    "Create a system task", "AdminTaskDone", SYSTEM_CREATE.all,
+    "The five cron fields are required. Answers `{\"status\": \"success\", \"success\": "
+    "true, \"taskId\": ...}`."))
+async def create_task(c: CallDep) -> Response:
+    admin = c.org_admin()
+    task = c.services.tasks.create(scope=Scope.SYSTEM, owner=admin.username,
+                                   **SYSTEM_CREATE.fields(c.form))
+    return render({**OK, "taskId": task.id}, c.f, "Task created")
 
 
-@router.api_route(TASKS + "/{task_id}", methods=["GET", "POST"])
-async def get_task(request: Request, task_id: str) -> Response:
-    _, f = await _admin(request)
-    task = _task(request, task_id)
-    return render(admin_task_json(task), f, task.title or task.id)
+@route(router, TASK, READ, _admin("A system task", "AdminTask"))
+async def get_task(c: CallDep, task_id: str) -> Response:
+    task = _task(c, task_id)
+    return render(admin_task_json(task, c.services), c.f, task.title or task.id)
 
 
-@router.post(TASKS + "/{task_id}/update")
-async def update_task(request: Request, task_id: str) -> Response:
-    """Edit Task. A masked secret sent back keeps the stored one; the internal type name the
-    client echoes is accepted."""
-    values, f = await _admin(request)
-    task = _task(request, task_id)
-    update_from(request, values, task)
-    return render({**OK, "taskId": task.id}, f, "Task updated")
+@route(router, TASK + "/update", POST, _admin(
+    "Change a system task", "AdminTaskDone", SYSTEM_UPDATE.all,
+    "Every field optional; the current values fill the gaps, and a masked secret sent back "
+    "keeps the stored one."))
+async def update_task(c: CallDep, task_id: str) -> Response:
+    """Edit Task; the internal type name the client echoes is accepted."""
+    task = _task(c, task_id)
+    c.services.tasks.update(task.id, **SYSTEM_UPDATE.fields(c.form))
+    return render({**OK, "taskId": task.id}, c.f, "Task updated")
 
 
-@router.api_route(TASKS + "/{task_id}/runs", methods=["GET", "POST"])
-async def list_runs(request: Request, task_id: str) -> Response:
-    """The task's runs, newest first, under ``result`` (documented) and ``runs`` (read by the
-    client's Sharing ``Task`` class)."""
-    _, f = await _admin(request)
-    task = _task(request, task_id)
-    shown = admin_task_json(task)
-    runs = [{**run_json(r), "task": shown} for r in request.app.state.store.runs_of(task.id)]
+@route(router, TASK + "/delete", POST, _admin("Delete a system task", "AdminTaskDone",
+                                              description="Deletes the task and its runs."))
+async def delete_task(c: CallDep, task_id: str) -> Response:
+    task = _task(c, task_id)
+    c.services.tasks.delete(task.id)
+    return render({**OK, "taskId": task.id}, c.f, "Done")
+
+
+@route(router, TASK + "/enable", POST, _admin("Enable a system task", "AdminTaskDone"))
+async def enable_task(c: CallDep, task_id: str) -> Response:
+    task = _task(c, task_id)
+    c.services.tasks.enable(task.id)
+    return render({**OK, "taskId": task.id}, c.f, "Done")
+
+
+@route(router, TASK + "/disable", POST, _admin("Disable a system task", "AdminTaskDone"))
+async def disable_task(c: CallDep, task_id: str) -> Response:
+    task = _task(c, task_id)
+    c.services.tasks.disable(task.id)
+    return render({**OK, "taskId": task.id}, c.f, "Done")
+
+
+@route(router, TASK + "/runNow", POST, _admin(
+    "Run a system task now", "AdminTaskDone",
+    description="Starts a run at once; the answer has its `runId`.", extension=True))
+async def run_task_now(c: CallDep, task_id: str) -> Response:
+    task = _task(c, task_id)
+    run = c.services.tasks.run_now(task.id)
+    return render({**OK, "taskId": task.id, "runId": run.id}, c.f, "Done")
+
+
+@route(router, TASK + "/runs", READ, _admin(
+    "A system task's runs", "AdminRunList",
+    description="Every run, newest first, each with its task."))
+async def list_runs(c: CallDep, task_id: str) -> Response:
+    """Under ``result`` (documented) and ``runs`` (read by the client's Sharing ``Task``
+    class)."""
+    task = _task(c, task_id)
+    shown = admin_task_json(task, c.services)
+    runs = [ADMIN_RUN(AdminRunView(r, shown)) for r in c.services.runs.of(task)]
     return render({"result": runs, "runs": runs, "total": len(runs), "num": len(runs),
-                   "start": 0, "nextStart": 0}, f, "Runs")
+                   "start": 0, "nextStart": 0}, c.f, "Runs")
 
 
-@router.api_route(TASKS + "/{task_id}/runs/{run_id}", methods=["GET", "POST"])
-async def get_run(request: Request, task_id: str, run_id: str) -> Response:
-    _, f = await _admin(request)
-    task = _task(request, task_id)
-    run = find_run(request, task, run_id)
-    return render({**run_json(run), "task": admin_task_json(task)}, f, run.id)
+@route(router, TASK + "/runs/{run_id}", READ, _admin("A run of a system task", "AdminRun"))
+async def get_run(c: CallDep, task_id: str, run_id: str) -> Response:
+    task = _task(c, task_id)
+    run = c.services.runs.find(task, run_id)
+    return render(ADMIN_RUN(AdminRunView(run, admin_task_json(task, c.services))), c.f, run.id)
 
 
-@router.post(TASKS + "/{task_id}/runs/{run_id}/update")
-async def update_run(request: Request, task_id: str, run_id: str) -> Response:
-    values, f = await _admin(request)
-    run = find_run(request, _task(request, task_id), run_id)
-    edit_run(request, values, run)
-    return render({**OK, "taskId": task_id, "runId": run.id}, f, "Run updated")
+@route(router, TASK + "/runs/{run_id}/update", POST, _admin("Change a run", "AdminRunDone",
+                                                            RUN_EDIT))
+async def update_run(c: CallDep, task_id: str, run_id: str) -> Response:
+    run = edit_run(c, _task(c, task_id), run_id)
+    return render({**OK, "taskId": task_id, "runId": run.id}, c.f, "Run updated")
 
 
-@router.post(TASKS + "/{task_id}/runs/{run_id}/delete")
-async def delete_run(request: Request, task_id: str, run_id: str) -> Response:
-    _, f = await _admin(request)
-    run = find_run(request, _task(request, task_id), run_id)
-    request.app.state.store.delete_run(run.id)
-    return render({**OK, "taskId": task_id, "runId": run.id}, f, "Run deleted")
+@route(router, TASK + "/runs/{run_id}/delete", POST, _admin("Delete a run", "AdminRunDone"))
+async def delete_run(c: CallDep, task_id: str, run_id: str) -> Response:
+    run = c.services.runs.find(_task(c, task_id), run_id)
+    c.services.runs.delete(run)
+    return render({**OK, "taskId": task_id, "runId": run.id}, c.f, "Run deleted")
 
 
-# Declared after the runs routes, which must match before this catch-all of operations.
-@router.post(TASKS + "/{task_id}/{operation}")
-async def task_operation(request: Request, task_id: str, operation: str) -> Response:
-    """delete, enable, disable, and gistasks' runNow."""
-    _, f = await _admin(request)
-    task = _task(request, task_id)
-    return render({**OK, "taskId": task.id, **operate(request, task, operation)}, f, "Done")
-
-
-@router.api_route("/system/limits", methods=["GET", "POST"])
-async def get_limits(request: Request) -> Response:
+@route(router, "/system/limits", READ, _admin("Scheduled-task limits", "Limits"))
+async def get_limits(c: CallDep) -> Response:
     """``{"ScheduleTask": [{"limitName": ..., "numLimit": ...}, ...]}``."""
-    _, f = await _admin(request)
-    engine = request.app.state.engine
-    current = limits_.current(request.app.state.store,
-                              None if engine is None else engine.settings)
-    return render({limits_.CATEGORY: [{"limitName": k, "numLimit": v}
-                                       for k, v in current.items()]}, f, "Limits")
+    c.org_admin()
+    current = c.services.limits.current()
+    return render({CATEGORY: [{"limitName": k, "numLimit": v} for k, v in current.items()]},
+                  c.f, "Limits")
 
 
-@router.post("/system/limits/update")
-async def update_limits(request: Request) -> Response:
-    """``properties=[{"limitName": ..., "numLimit": n}, ...]`` and ``category=ScheduleTask``;
-    every change is checked before any is stored."""
-    values, f = await _admin(request)
-    category = values.get("category", limits_.CATEGORY).strip() or limits_.CATEGORY
-    if category != limits_.CATEGORY:
-        raise ApiError(400, "Invalid 'category'",
-                       [f"the only category of limits is {limits_.CATEGORY}"])
+PROPERTIES = Text("properties", "A JSON list of `{\"limitName\": ..., \"numLimit\": ...}` "
+                  "(one such object alone is accepted too); `numLimit` is an integer, -1 for "
+                  f"no limit. The names: {', '.join(DEFAULTS)}. Every change is checked "
+                  "before any is stored.", True,
+                  '[{"limitName": "ExecuteNotebooksUserLimit", "numLimit": 20}]',
+                  json_text=True)
+LIMIT_CATEGORY = Text("category", "The limit category.", example=CATEGORY, choices=(CATEGORY,),
+                      default=CATEGORY)
+
+
+@route(router, "/system/limits/update", POST, _admin(
+    "Set scheduled-task limits", "AdminDone", (PROPERTIES, LIMIT_CATEGORY)))
+async def update_limits(c: CallDep) -> Response:
+    """``properties=[{"limitName": ..., "numLimit": n}, ...]`` and ``category=ScheduleTask``."""
+    c.org_admin()
     try:
-        properties = json.loads(values.get("properties", ""))
+        properties = json.loads(c.form.text(PROPERTIES))
     except ValueError:
         properties = None
     if isinstance(properties, dict):
         properties = [properties]
     if not isinstance(properties, list) or not all(
             isinstance(p, dict) and "limitName" in p and "numLimit" in p for p in properties):
-        raise ApiError(400, "Invalid 'properties'",
-                       ['\'properties\' must be a JSON list of {"limitName": ..., '
-                        '"numLimit": ...}'])
-    try:
-        changes = limits_.validate({str(p["limitName"]): p["numLimit"] for p in properties})
-    except limits_.LimitError as exc:
-        raise ApiError(400, "Invalid 'properties'", [str(exc)]) from None
-    store = request.app.state.store
-    store.set_limits(changes)
-    engine = request.app.state.engine
-    if engine is not None:
-        engine.refresh_limits()
-    return render(dict(OK), f, "Limits updated")
+        raise InvalidParameterError(
+            "properties", '\'properties\' must be a JSON list of {"limitName": ..., '
+                          '"numLimit": ...}')
+    c.services.limits.update({str(p["limitName"]): p["numLimit"] for p in properties},
+                             c.form.text(LIMIT_CATEGORY, CATEGORY).strip() or CATEGORY)
+    return render(dict(OK), c.f, "Limits updated")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -11,94 +12,100 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api import admin, oauth, sharing, tasks
+from gistasks.api import admin, oauth, sharing, user_tasks
+from gistasks.api.deps import body_format
 from gistasks.api.openapi import build_openapi
-from gistasks.api.render import ApiError, output_format, render
+from gistasks.api.render import ApiError, Family, output_format, render
+from gistasks.api.spec import endpoint_of
 from gistasks.config import Settings
-from gistasks.engine import Engine
-from gistasks.store import Store
-from gistasks.tokens import load_key
-from gistasks.users import UserService
+from gistasks.services import Services
+from gistasks.services.errors import ServiceError
+from gistasks.tasktypes import Registry
 
 
-def _family(request: Request) -> str:
+def _family(request: Request, context: str) -> Family:
     """The error envelope family: the Administrator API's under /<context>/admin, else
     the Sharing API's."""
-    context = request.app.state.settings.context
     path = request.url.path
     for root in (f"/{context}/admin", f"/{context}/portaladmin"):
         if path == root or path.startswith(root + "/"):
-            return "admin"
-    return "sharing"
+            return Family.ADMIN
+    return Family.SHARING
 
 
-JSON_BY_DEFAULT = ("/generateToken", "/oauth2/token")
-
-
-def _format_or_json(request: Request) -> str:
-    """The format of an error: the request's ``f`` (html by default, as ArcGIS; json for
-    generateToken and oauth2/token, whose answers are JSON by default), json when ``f``
-    itself is bad."""
+async def _error_format(request: Request) -> str:
+    """The format of an error: the request's ``f`` (from the query or the body: the official
+    client sends ``f=json`` in the body of a POST), else the endpoint's default (json for
+    generateToken and oauth2/token, html elsewhere, as ArcGIS); json when ``f`` itself is
+    bad."""
     values = dict(request.query_params)
-    body_f = getattr(request.state, "f", "")
+    body_f = getattr(request.state, "f", None)
+    if body_f is None and request.method == "POST":
+        body_f = await body_format(request)
     if body_f:
         values["f"] = body_f
+    endpoint = endpoint_of(request.scope.get("endpoint"))
     try:
-        return output_format(values, "json" if request.url.path.endswith(JSON_BY_DEFAULT)
-                             else "html")
+        return output_format(values, endpoint.default_format if endpoint else "html")
     except ApiError:
         return "json"
 
 
-def create_app(settings: Settings, engine: Engine | None = None,
-               store: Store | None = None) -> FastAPI:
-    """Build the application for ``settings``; routes live under ``/<context>``.
+def create_app(settings: Settings, services: Services | None = None,
+               types: Registry | None = None) -> FastAPI:
+    """The application for ``settings``; routes live under ``/<context>``.
 
-    With an ``engine``, the application starts it on start-up and stops it (letting running
-    work finish within the grace period) on shutdown.
+    With ``services``, the application starts their engine on start-up and stops it (letting
+    running work finish within the grace period) on shutdown. Without, it only describes
+    itself (its OpenAPI document lists ``types``, or the default registry's).
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if engine is not None:
-            engine.start()
+        if services is not None:
+            services.start()
         try:
             yield
         finally:
-            if engine is not None:
-                engine.stop()
+            if services is not None:
+                services.stop()
 
-    app = FastAPI(
-        lifespan=lifespan,
-        title="gistasks",
-        version=__version__,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=f"/{settings.context}/openapi.json",
-    )
-    app.openapi = lambda: build_openapi(settings.context)  # type: ignore[method-assign]
+    context = settings.context
+    app = FastAPI(lifespan=lifespan, title="gistasks", version=__version__, docs_url=None,
+                  redoc_url=None, openapi_url=f"/{context}/openapi.json")
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.store = store
-    app.state.users = UserService(store) if store is not None else None
-    app.state.token_key = load_key(settings.data_dir)
-    app.include_router(sharing.router, prefix=f"/{settings.context}")
-    app.include_router(oauth.router, prefix=f"/{settings.context}")
-    app.include_router(tasks.router, prefix=f"/{settings.context}")
-    app.include_router(admin.router, prefix=f"/{settings.context}/admin")
-    app.include_router(admin.router, prefix=f"/{settings.context}/portaladmin")
+    app.state.services = services
+    for router, prefix in ((sharing.router, ""), (oauth.router, ""), (user_tasks.router, ""),
+                           (admin.router, "/admin"), (admin.router, "/portaladmin")):
+        app.include_router(router, prefix=f"/{context}{prefix}")
+    known = types if types is not None else (services.types if services else
+                                             Registry.default())
+    document: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not document:
+            document.update(build_openapi(app, context, known))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    async def error(request: Request, err: ApiError) -> Response:
+        err.family = _family(request, context)
+        return render(err.payload(), await _error_format(request), "Error")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        exc.family = _family(request)
-        return render(exc.payload(), _format_or_json(request), "Error")
+        return await error(request, exc)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        return await error(request, ApiError(exc.code, exc.message, exc.details))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "Not Found" if exc.status_code == 404 else str(exc.detail)
         if exc.status_code == 405:
             message = f"Method {request.method} is not supported here"
-        err = ApiError(exc.status_code, message, family=_family(request))
-        return render(err.payload(), _format_or_json(request), "Error")
+        return await error(request, ApiError(exc.status_code, message))
 
     return app

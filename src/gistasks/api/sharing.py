@@ -1,47 +1,49 @@
-"""Sharing API (``/<context>/sharing/rest``): the portal root and ``info``."""
+"""Sharing API (``/<context>/sharing/rest``): the portal root, ``info``, ``generateToken``,
+the signed-in user, the portal, and users."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gistasks import __version__
-from gistasks.api.auth import acting_for, authenticate, current_user
-from gistasks.api.render import ApiError, finite, output_format, params, render
-from gistasks.store import UserRecord
-from gistasks.tokens import DEFAULT_MINUTES, TokenClaims, issue
-from gistasks.users import privileges
+from gistasks.api.deps import Call, CallDep
+from gistasks.api.params import F_JSON, Number, Text
+from gistasks.api.render import ApiError, render
+from gistasks.api.spec import GET, POST, READ, Auth, Endpoint, route
+from gistasks.api.views import ORG_ID, user_json
+from gistasks.config import MAX_TOKEN_MINUTES
+from gistasks.services.auth import SignInError
+from gistasks.services.errors import InvalidParameterError
 
 # The Enterprise 11.4-era portal version, which the official client treats as current.
 PORTAL_VERSION = "2024.1"
 SHORT_LIVED_TOKEN_MINUTES = 60
+TAG = "Sharing"
 
 router = APIRouter()
 
 
-def _sharing_url(request: Request) -> str:
-    context = request.app.state.settings.context
-    return f"{str(request.base_url).rstrip('/')}/{context}/sharing/rest"
+def sharing_url(c: Call) -> str:
+    """This server's Sharing API root, as the caller reaches it."""
+    return f"{str(c.request.base_url).rstrip('/')}/{c.settings.context}/sharing/rest"
 
 
-@router.api_route("/sharing/rest", methods=["GET", "POST"])
-@router.api_route("/sharing/rest/", methods=["GET", "POST"], include_in_schema=False)
-async def root(request: Request) -> Response:
-    """The portal root: ``{"currentVersion": ...}``."""
-    values = await params(request)
-    payload: dict[str, Any] = {"currentVersion": PORTAL_VERSION}
-    return render(payload, output_format(values), "Sharing API")
+@route(router, "/sharing/rest", READ, Endpoint(
+    "Portal root", "PortalRoot", auth=Auth.NONE, tag=TAG,
+    description="`{\"currentVersion\": ...}`. `/sharing/rest/` answers the same."),
+    aliases=["/sharing/rest/"])
+async def root(c: CallDep) -> Response:
+    return render({"currentVersion": PORTAL_VERSION}, c.f, "Sharing API")
 
 
-@router.api_route("/sharing/rest/info", methods=["GET", "POST"])
-async def info(request: Request) -> Response:
-    """Login discovery: where tokens come from (``authInfo.tokenServicesUrl``)."""
-    values = await params(request)
-    base = _sharing_url(request)
+@route(router, "/sharing/rest/info", READ, Endpoint(
+    "Login discovery", "Info", auth=Auth.NONE, tag=TAG,
+    description="Where tokens come from (`authInfo.tokenServicesUrl`)."))
+async def info(c: CallDep) -> Response:
+    base = sharing_url(c)
     payload: dict[str, Any] = {
         "owningSystemUrl": base.removesuffix("/sharing/rest"),
         "authInfo": {
@@ -53,103 +55,76 @@ async def info(request: Request) -> Response:
         "fullVersion": PORTAL_VERSION,
         "gistasksVersion": __version__,
     }
-    return render(payload, output_format(values), "Info")
+    return render(payload, c.f, "Info")
 
 
-ORG_ID = "0123456789ABCDEF"
+USERNAME = Text("username", "User name.", True, "admin")
+PASSWORD = Text("password", "Password.", True, "secret", secret=True)
+CLIENT = Text("client", "What the token is bound to: a referer, the caller's IP, or `ip`.",
+              example="referer")
+REFERER = Text("referer", "The referer the token is bound to (client=referer).",
+               example="https://app.example.com")
+IP = Text("ip", "The IP address the token is bound to (client=ip).", example="127.0.0.1")
+EXPIRATION = Number("expiration", f"Minutes; capped by GISTASKS_TOKEN_MAX_MINUTES (default "
+                    f"{MAX_TOKEN_MINUTES}).", example=60, unit="minutes")
 
 
-def _token_error(detail: str) -> ApiError:
-    return ApiError(400, "Unable to generate token.", [detail])
+@route(router, "/sharing/rest/generateToken", POST, Endpoint(
+    "Generate a token", "Token", (USERNAME, PASSWORD, CLIENT, REFERER, IP, EXPIRATION, F_JSON),
+    "POST only: credentials never travel in the URL (GET answers error 405).",
+    auth=Auth.NONE, tag=TAG, default_format="json"))
+async def generate_token(c: CallDep) -> Response:
+    """``generateToken``: a token for a user name and password."""
+    try:
+        expiration = c.form.get(EXPIRATION)
+    except InvalidParameterError as exc:
+        raise SignInError(exc.details[0]) from None
+    token = await c.checking_passwords(
+        c.services.auth.generate_token, c.form.value(USERNAME, ""), c.form.value(PASSWORD, ""),
+        expiration=expiration, client=c.form.value(CLIENT, ""),
+        referer=c.form.value(REFERER, ""), ip=c.form.value(IP, ""), request_ip=c.client_ip)
+    return render({"token": token.token, "expires": token.expires, "ssl": True}, c.f, "Token")
 
 
-@router.api_route("/sharing/rest/generateToken", methods=["GET", "POST"])
-async def generate_token(request: Request) -> Response:
-    """``generateToken``: a token for a user name and password (POST only, as ArcGIS)."""
-    values = await params(request)
-    f = output_format(values, "json")
-    if request.method != "POST":
-        raise ApiError(405, "generateToken must be called with POST",
-                       ["Send the credentials in the request body, never in the URL."])
-    username, password = values.get("username", ""), values.get("password", "")
-    if not username or not password:
-        raise _token_error("'username' and 'password' must be specified.")
-    raw = values.get("expiration", "")
-    number = finite(raw) if raw else DEFAULT_MINUTES
-    if number is None:
-        raise _token_error("'expiration' must be a number of minutes.")
-    minutes = int(number)
-    if minutes <= 0:
-        raise _token_error("'expiration' must be a positive number of minutes.")
-    minutes = min(minutes, request.app.state.settings.token_max_minutes)
-    client = values.get("client", "").lower()
-    referer = ip = None
-    if client == "referer":
-        referer = values.get("referer", "")
-        if not referer:
-            raise _token_error("'referer' must be specified when client is referer.")
-    elif client == "ip":
-        ip = values.get("ip", "")
-        if not ip:
-            raise _token_error("'ip' must be specified when client is ip.")
-    elif client == "requestip":
-        ip = request.client.host if request.client else None
-    elif client:
-        raise _token_error("'client' must be referer, ip or requestip.")
-    user = await authenticate(request, username, password)
-    if user is None:
-        raise _token_error("Invalid username or password.")
-    expires = time.time_ns() // 1_000_000 + minutes * 60_000
-    token = issue(request.app.state.token_key,
-                  TokenClaims(user.username, user.credentials_version, expires, referer, ip))
-    return render({"token": token, "expires": expires, "ssl": True}, f, "Token")
+@route(router, "/sharing/rest/generateToken", GET, Endpoint(
+    "generateToken by GET (refused)", None, (F_JSON,),
+    "Always error 405: send the credentials by POST.", auth=Auth.NONE, tag=TAG,
+    default_format="json"))
+async def generate_token_by_get(c: CallDep) -> Response:
+    raise ApiError(405, "generateToken must be called with POST",
+                   ["Send the credentials in the request body, never in the URL."])
 
 
-def user_json(user: UserRecord) -> dict[str, Any]:
-    """A user as ``community/self`` and ``community/users/<u>`` show it."""
-    return {
-        "username": user.username, "fullName": user.full_name, "email": user.email,
-        "role": user.role, "privileges": list(privileges(user.role)), "orgId": ORG_ID,
-        "disabled": user.disabled, "level": "2", "userType": "creatorUT",
-        "created": user.created, "modified": user.modified, "id": user.username,
-        "access": "org", "provider": "arcgis", "groups": [], "tags": [], "culture": "en",
-    }
+@route(router, "/sharing/rest/community/self", READ, Endpoint(
+    "The signed-in user", "User", tag=TAG))
+async def community_self(c: CallDep) -> Response:
+    user = c.caller()
+    return render(user_json(user), c.f, user.username)
 
 
-@router.api_route("/sharing/rest/community/self", methods=["GET", "POST"])
-async def community_self(request: Request) -> Response:
-    """The signed-in user."""
-    values = await params(request)
-    f = output_format(values)
-    user = current_user(request, values)
-    assert user is not None
-    return render(user_json(user), f, user.username)
-
-
-@router.api_route("/sharing/rest/portals/self", methods=["GET", "POST"])
-async def portals_self(request: Request) -> Response:
+@route(router, "/sharing/rest/portals/self", READ, Endpoint(
+    "The portal", "Portal", auth=Auth.OPTIONAL, tag=TAG,
+    description="Anonymous callers get the portal; with a token, its `user` too."))
+async def portals_self(c: CallDep) -> Response:
     """The portal as the caller sees it; with a token, its ``user`` too."""
-    values = await params(request)
-    f = output_format(values)
-    user = current_user(request, values, required=False)
-    settings = request.app.state.settings
+    user = c.caller_if_any()
+    url = c.request.url
     payload: dict[str, Any] = {
         "id": ORG_ID, "name": "gistasks", "portalName": "gistasks",
         "isPortal": True, "portalMode": "singletenant",
         "portalDeploymentType": "ArcGISEnterpriseOnKubernetes",
-        "portalHostname": f"{request.url.hostname}:{request.url.port}/{settings.context}",
+        "portalHostname": f"{url.hostname}:{url.port}/{c.settings.context}",
         "allSSL": True, "supportsOAuth": True, "currentVersion": PORTAL_VERSION,
         "helperServices": {}, "customBaseUrl": "", "urlKey": "", "access": "private",
     }
     if user is not None:
         payload["user"] = user_json(user)
-    return render(payload, f, "Portal")
+    return render(payload, c.f, "Portal")
 
 
-@router.api_route("/sharing/rest/community/users/{username}", methods=["GET", "POST"])
-async def community_user(request: Request, username: str) -> Response:
-    """A user: the user themselves and org admins see it."""
-    values = await params(request)
-    f = output_format(values)
-    target = acting_for(request, values, username)
-    return render(user_json(target), f, target.username)
+@route(router, "/sharing/rest/community/users/{username}", READ, Endpoint(
+    "A user", "User", tag=TAG,
+    description="The user themselves and org admins only; an unknown user is error 400."))
+async def community_user(c: CallDep, username: str) -> Response:
+    target = c.acting_for(username)
+    return render(user_json(target), c.f, target.username)

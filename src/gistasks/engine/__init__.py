@@ -2,8 +2,6 @@
 
 from gistasks.engine.clock import Clock, ManualClock, SystemClock
 from gistasks.engine.engine import Engine
-from gistasks.engine.service import TaskError, TaskService
 from gistasks.engine.settings import EngineSettings
 
-__all__ = ["Clock", "Engine", "EngineSettings", "ManualClock", "SystemClock", "TaskError",
-           "TaskService"]
+__all__ = ["Clock", "Engine", "EngineSettings", "ManualClock", "SystemClock"]

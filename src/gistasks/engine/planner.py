@@ -10,7 +10,15 @@ from functools import lru_cache
 
 from gistasks.cron import CronExpression
 from gistasks.engine.settings import EngineSettings
-from gistasks.store import FirePlan, NewRun, TaskRecord, new_id
+from gistasks.store import new_id
+from gistasks.store.records import (
+    FirePlan,
+    NewRun,
+    OverlapPolicy,
+    RunStatus,
+    TaskRecord,
+    TaskState,
+)
 
 
 @lru_cache(maxsize=8192)
@@ -43,6 +51,17 @@ def first_fire_ms(expr: CronExpression, now_ms: int, start_ms: int | None,
     return next_fire_ms(expr, after, end_ms)
 
 
+def preview_fires(task: TaskRecord, count: int) -> list[int]:
+    """The task's next ``count`` fires from ``next_fire_at`` (epoch ms), within its end date."""
+    expr = task_schedule(task)
+    out: list[int] = []
+    t = task.next_fire_at
+    while t is not None and len(out) < count:
+        out.append(t)
+        t = next_fire_ms(expr, t, task.end_date)
+    return out
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -65,7 +84,7 @@ def plan_fires(task: TaskRecord, now: int, busy: bool, settings: EngineSettings)
                  else settings.misfire_count_limit + 2)
     plan = FirePlan(last_start=task.last_start)
     if remaining <= 0:
-        plan.next_fire_at, plan.task_state, plan.active = None, "completed", False
+        plan.next_fire_at, plan.task_state, plan.active = None, TaskState.COMPLETED, False
         return plan
     grace = settings.misfire_grace_ms if task.misfire_grace_ms is None else task.misfire_grace_ms
     fire_at, missed = due, 0
@@ -77,19 +96,19 @@ def plan_fires(task: TaskRecord, now: int, busy: bool, settings: EngineSettings)
             fire_at, missed = nxt, missed + 1
     if missed and remaining >= 2:
         plan.runs.append(NewRun(
-            new_id(), due, "skipped",
+            new_id(), due, RunStatus.SKIPPED,
             f"misfire: {missed} fire(s) from {_iso(due)} were missed (the server was down or "
             f"overloaded); coalesced into the run for {_iso(fire_at)}",
         ))
-    if busy and task.overlap_policy == "skip":
-        plan.runs.append(NewRun(new_id(), fire_at, "skipped",
+    if busy and task.overlap_policy == OverlapPolicy.SKIP:
+        plan.runs.append(NewRun(new_id(), fire_at, RunStatus.SKIPPED,
                                 "overlap: the previous run was still queued or executing"))
     else:
-        plan.runs.append(NewRun(new_id(), fire_at, "scheduled"))
+        plan.runs.append(NewRun(new_id(), fire_at, RunStatus.SCHEDULED))
     plan.last_start = max(fire_at, now)  # recorded ahead (look-ahead), started at fire_at
     nxt = next_fire_ms(expr, max(fire_at, now if missed else fire_at), task.end_date)
     if nxt is None or len(plan.runs) >= remaining:
-        plan.next_fire_at, plan.task_state, plan.active = None, "completed", False
+        plan.next_fire_at, plan.task_state, plan.active = None, TaskState.COMPLETED, False
     else:
-        plan.next_fire_at, plan.task_state, plan.active = nxt, "active", True
+        plan.next_fire_at, plan.task_state, plan.active = nxt, TaskState.ACTIVE, True
     return plan

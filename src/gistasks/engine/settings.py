@@ -67,6 +67,14 @@ class EngineSettings:
         return s
 
 
+ENGINE_LIMITS: dict[str, str] = {
+    "FailedRunsToDisableTask": "failed_runs_to_disable",
+    "TaskRunHistoryCount": "history_user",
+}
+"""The ArcGIS ``system/limits`` that are engine settings: limitName -> EngineSettings field.
+A value stored through ``system/limits`` overrides the node's setting."""
+
+
 def _positive(env: Mapping[str, str], var: str) -> float:
     """``env[var]`` as a positive finite number; ConfigError naming ``var`` otherwise."""
     try:

@@ -1,26 +1,45 @@
-"""Durable state: SQLAlchemy Core tables, Alembic migrations, and every SQL statement."""
+"""Durable state: every SQL statement of gistasks, one module per aggregate over a shared
+database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations in
+``migrations/``. Nothing above this package writes SQL.
 
-from gistasks.store.records import (
-    RUN_STATUSES,
-    TASK_STATES,
-    ClaimedRun,
-    FirePlan,
-    NewRun,
-    RunRecord,
-    TaskRecord,
-    UserRecord,
-)
-from gistasks.store.store import Store, new_id
+``Store`` gathers the parts: ``store.tasks``, ``store.runs``, ``store.fires`` (recording due
+fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``. Records
+(``store.records``) are what flows upward; the API sees records, never the store.
+"""
 
-__all__ = [
-    "RUN_STATUSES",
-    "TASK_STATES",
-    "ClaimedRun",
-    "FirePlan",
-    "NewRun",
-    "RunRecord",
-    "Store",
-    "TaskRecord",
-    "UserRecord",
-    "new_id",
-]
+from __future__ import annotations
+
+from gistasks.store._db import Database, new_id
+from gistasks.store.fires import FireStore, Planner
+from gistasks.store.leases import LeaseStore
+from gistasks.store.limits import LimitStore
+from gistasks.store.runs import RunStore
+from gistasks.store.tasks import TaskStore
+from gistasks.store.users import UserStore
+
+
+class Store:
+    """The database of one gistasks deployment (SQLite file or PostgreSQL database)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+        self.tasks = TaskStore(self.db)
+        self.runs = RunStore(self.db)
+        self.fires = FireStore(self.db)
+        self.leases = LeaseStore(self.db)
+        self.users = UserStore(self.db)
+        self.limits = LimitStore(self.db)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.is_sqlite
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        self.db.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["Planner", "Store", "new_id"]

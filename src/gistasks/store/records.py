@@ -1,12 +1,69 @@
-"""Typed records that flow from the store up to the engine and the API."""
+"""Typed records that flow from the store up to the engine, the services and the API, and the
+states and policies they carry (as ``StrEnum``: they compare equal to the strings ArcGIS
+shows, and the database stores)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
-RUN_STATUSES = ("scheduled", "executing", "succeeded", "failed", "skipped", "submitfailed")
-TASK_STATES = ("active", "paused", "completed", "failed")
+
+class Scope(StrEnum):
+    """Where a task lives: the Sharing API's user tasks or the Administrator API's."""
+
+    USER = "user"
+    SYSTEM = "system"
+
+
+class RunStatus(StrEnum):
+    """A run's status, as ArcGIS names them."""
+
+    SCHEDULED = "scheduled"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    SUBMITFAILED = "submitfailed"
+
+
+ACTIVE_RUN_STATES = (RunStatus.SCHEDULED, RunStatus.EXECUTING)
+"""A run in one of these is queued or executing: it keeps its task busy."""
+
+
+class TaskState(StrEnum):
+    """A task's ``taskState``."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class OverlapPolicy(StrEnum):
+    """What a fire does while the previous run of its task still runs."""
+
+    SKIP = "skip"
+    """Record the fire as a ``skipped`` run with the reason."""
+    ALLOW = "allow"
+    """Queue it: runs of the task may overlap."""
+
+
+EnumColumns = tuple[tuple[int, type[StrEnum]], ...]
+
+
+def _enum_columns(cls: type, enums: dict[str, type[StrEnum]]) -> EnumColumns:
+    names = [f.name for f in fields(cls)]
+    return tuple((names.index(name), enum) for name, enum in enums.items())
+
+
+def _from_row(cls: Any, row: Any, enum_columns: EnumColumns) -> Any:
+    """A record from a row whose columns are in table order (which is field order), with the
+    state columns turned into their enums."""
+    values = list(row)
+    for index, enum in enum_columns:
+        values[index] = enum(values[index])
+    return cls(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +71,7 @@ class TaskRecord:
     """One scheduled task, user (Sharing API) or system (admin API)."""
 
     id: str
-    scope: str
+    scope: Scope
     owner: str
     type: str
     title: str
@@ -31,9 +88,9 @@ class TaskRecord:
     occurrences: int
     consecutive_failures: int
     active: bool
-    task_state: str
+    task_state: TaskState
     misfire_grace_ms: int | None
-    overlap_policy: str
+    overlap_policy: OverlapPolicy
     next_fire_at: int | None
     last_start: int | None
     created: int
@@ -42,8 +99,13 @@ class TaskRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
-        """From a row of ``select(tasks)`` (columns in table order, which is field order)."""
-        return cls(*row)
+        """From a row of ``select(tasks)``."""
+        record: TaskRecord = _from_row(cls, row, _TASK_ENUMS)
+        return record
+
+
+_TASK_ENUMS = _enum_columns(TaskRecord, {"scope": Scope, "task_state": TaskState,
+                                         "overlap_policy": OverlapPolicy})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +115,7 @@ class RunRecord:
     id: str
     task_id: str
     scheduled_for: int
-    status: str
+    status: RunStatus
     result: str
     url: str
     node: str | None
@@ -66,8 +128,12 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> RunRecord:
-        """From a row of ``select(runs)`` (columns in table order, which is field order)."""
-        return cls(*row)
+        """From a row of ``select(runs)``."""
+        record: RunRecord = _from_row(cls, row, _RUN_ENUMS)
+        return record
+
+
+_RUN_ENUMS = _enum_columns(RunRecord, {"status": RunStatus})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +142,7 @@ class NewRun:
 
     id: str
     scheduled_for: int
-    status: str
+    status: RunStatus
     result: str = ""
 
 
@@ -88,7 +154,7 @@ class FirePlan:
     next_fire_at: int | None = None
     occurrences: int = 0
     last_start: int | None = None
-    task_state: str = "active"
+    task_state: TaskState = TaskState.ACTIVE
     active: bool = True
 
 
@@ -102,6 +168,18 @@ class ClaimedRun:
     item_id: str | None
     task_url: str | None
     owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How an execution ended, as the store records it: ``(run id, status, result, url,
+    when it really started)``; ``started`` None keeps the claim's estimate."""
+
+    run_id: str
+    status: RunStatus
+    result: str
+    url: str
+    started: int | None
 
 
 @dataclass(frozen=True, slots=True)

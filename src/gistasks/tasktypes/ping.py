@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 
+from gistasks.store.records import RunStatus, Scope
 from gistasks.tasktypes.base import Outcome, RunContext, TaskType
 
 
 class Ping(TaskType):
     name = "Ping"
     internal_name = "PING_TASK_TYPE"
-    scopes = frozenset({"user", "system"})
+    scopes = frozenset({Scope.USER, Scope.SYSTEM})
     idempotent = True
 
     def execute(self, ctx: RunContext) -> Outcome:
         lateness = int(time.time() * 1000) - ctx.scheduled_for
-        return Outcome("succeeded", f"pong ({lateness} ms after the scheduled time)")
+        return Outcome(RunStatus.SUCCEEDED, f"pong ({lateness} ms after the scheduled time)")

@@ -1,0 +1,144 @@
+"""Typed dependencies: what a route handler is handed.
+
+``CallDep`` gives a handler its :class:`Call`: the request's parameters (typed, for the
+parameters its endpoint declares), the answer format, and the deployment's services. The
+services come from the application, typed; nothing reaches past them to the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from fastapi import Depends
+from starlette.requests import Request
+
+from gistasks.api.params import F_JSON, TOKEN, F, Form
+from gistasks.api.render import ApiError, output_format
+from gistasks.api.spec import endpoint_of
+from gistasks.config import Settings
+from gistasks.services import Services
+from gistasks.store.records import UserRecord
+
+T = TypeVar("T")
+
+
+def settings_of(request: Request) -> Settings:
+    """The server's settings."""
+    settings = request.app.state.settings
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def services_of(request: Request) -> Services:
+    """The deployment's services (an application built without them answers 503)."""
+    services = getattr(request.app.state, "services", None)
+    if not isinstance(services, Services):
+        raise ApiError(503, "This server was started without its services.")
+    return services
+
+
+async def read_values(request: Request) -> dict[str, str]:
+    """Query and form parameters together (form values win), for GET and POST alike."""
+    values = dict(request.query_params)
+    if request.method == "POST":
+        form = await request.form()
+        for key, value in form.items():
+            if isinstance(value, str):
+                values[key] = value
+    # The error handlers cannot read the body again: they find the format here.
+    request.state.f = values.get("f", "")
+    for key, value in values.items():
+        if "\x00" in value or "\x00" in key:
+            # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.
+            raise ApiError(400, f"Invalid '{key.replace(chr(0), '')}'",
+                           ["Parameters may not contain NUL characters."])
+    return values
+
+
+async def body_format(request: Request) -> str:
+    """The ``f`` of a POST body nobody has read (an unknown route, a wrong method), or ""."""
+    try:
+        form = await request.form()
+    except Exception:  # a body that is not a form: no f in it
+        return ""
+    f = form.get("f")
+    return f if isinstance(f, str) else ""
+
+
+def token_from(request: Request, values: dict[str, str]) -> str | None:
+    """The token of the four ArcGIS transports: ``X-Esri-Authorization: Bearer``,
+    ``Authorization: Bearer`` (a header wins), ``token=`` in the query or the body."""
+    for header in ("x-esri-authorization", "authorization"):
+        value = request.headers.get(header, "")
+        if value.lower().startswith("bearer "):
+            return value[7:].strip() or None
+    return values.get("token") or None
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it."""
+
+    request: Request
+    form: Form
+    f: str
+    services: Services
+    settings: Settings
+
+    def caller(self) -> UserRecord:
+        """The signed-in caller (499 without a token, 498 with a bad one)."""
+        user = self.caller_if_any(required=True)
+        assert user is not None
+        return user
+
+    def caller_if_any(self, required: bool = False) -> UserRecord | None:
+        """The signed-in caller, or None for an anonymous call."""
+        request = self.request
+        return self.services.auth.identify(
+            token_from(request, self.form.values),
+            referer=request.headers.get("referer") or self.form.values.get("referer"),
+            client_ip=request.client.host if request.client else None, required=required)
+
+    def acting_for(self, username: str) -> UserRecord:
+        """The user named in the path, when the caller is that user or an org admin."""
+        return self.services.auth.acting_for(self.caller(), username)
+
+    def org_admin(self) -> UserRecord:
+        """The caller, who must be an org admin (403 for anybody else)."""
+        return self.services.auth.require_org_admin(self.caller())
+
+    @property
+    def client_ip(self) -> str | None:
+        return self.request.client.host if self.request.client else None
+
+    async def checking_passwords(self, work: Callable[..., T], *args: Any,
+                                 **kwargs: Any) -> T:
+        """``work(*args, **kwargs)``, which checks a password, off the event loop: an argon2id
+        check takes ~0.2 s of CPU and 64 MiB, so it runs in a worker thread (other requests
+        go on meanwhile), at most one per core at a time (a burst of sign-ins queues instead
+        of exhausting memory)."""
+        state = self.request.app.state
+        limiter: CapacityLimiter | None = getattr(state, "password_checks", None)
+        if limiter is None:  # made on first use: a limiter belongs to the running event loop
+            limiter = state.password_checks = CapacityLimiter(os.cpu_count() or 1)
+        result: T = await anyio.to_thread.run_sync(partial(work, *args, **kwargs),
+                                                   limiter=limiter)
+        return result
+
+
+async def call(request: Request) -> Call:
+    """The :class:`Call` of a request to a declared endpoint."""
+    values = await read_values(request)
+    endpoint = endpoint_of(request.scope.get("endpoint"))
+    declared = None if endpoint is None else (*endpoint.params, F, F_JSON, TOKEN)
+    f = output_format(values, endpoint.default_format if endpoint else "html")
+    return Call(request, Form(values, declared), f, services_of(request), settings_of(request))
+
+
+CallDep = Annotated[Call, Depends(call)]

@@ -1,0 +1,81 @@
+"""What each endpoint is, declared where the endpoint is defined: its summary, its
+parameters, its answer, who may call it. The route decorator attaches the declaration to the
+handler; the OpenAPI builder walks the routes and reads it, so there is no second list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+
+from gistasks.api.params import Param
+
+ATTRIBUTE = "gistasks_endpoint"
+READ = ("GET", "POST")
+POST = ("POST",)
+GET = ("GET",)
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+class Auth(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    """Anonymous callers get an answer too; a token adds to it."""
+    NONE = "none"
+
+
+class Kind(StrEnum):
+    """How an endpoint answers."""
+
+    ARCGIS = "arcgis"
+    """``f=json|pjson|html`` and the family's error envelope."""
+    HTML = "html"
+    """Always an HTML page."""
+    REDIRECT = "redirect"
+    """A redirect (302), or an HTML page."""
+    OAUTH_JSON = "oauth-json"
+    """Always JSON, OAuth errors inside the Sharing envelope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The declaration of one route."""
+
+    summary: str
+    answer: str | None = None
+    """The name of the success schema (a component of the document)."""
+    params: tuple[Param[Any], ...] = ()
+    description: str = ""
+    auth: Auth = Auth.REQUIRED
+    kind: Kind = Kind.ARCGIS
+    tag: str = ""
+    """Empty: the API family's tag."""
+    extension: bool = False
+    """The operation is gistasks' own, not ArcGIS's."""
+    default_format: str = "html"
+
+
+def route(router: APIRouter, path: str, methods: Sequence[str], endpoint: Endpoint,
+          aliases: Sequence[str] = ()) -> Callable[[Handler], Handler]:
+    """Register the decorated handler for ``path`` (and, hidden from the document, each of
+    ``aliases``) with its declaration."""
+
+    def register(handler: Handler) -> Handler:
+        setattr(handler, ATTRIBUTE, endpoint)
+        router.add_api_route(path, handler, methods=list(methods))
+        for alias in aliases:
+            router.add_api_route(alias, handler, methods=list(methods), include_in_schema=False)
+        return handler
+
+    return register
+
+
+def endpoint_of(handler: object) -> Endpoint | None:
+    """The declaration of a route's handler, if it has one."""
+    found = getattr(handler, ATTRIBUTE, None)
+    return found if isinstance(found, Endpoint) else None

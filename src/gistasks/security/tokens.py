@@ -1,0 +1,113 @@
+"""Access tokens: signed, expiring, revocable, optionally bound to a referer or an IP address.
+
+A token is ``<payload>.<signature>``: the payload (user, credentials version, expiry, binding,
+a nonce) in URL-safe base64 JSON, the signature an HMAC-SHA256 under the deployment's key
+(``<data dir>/token-key``, shared by the nodes of a cluster). Nothing is stored per token, so
+any node verifies any token; a password change or disabling the user bumps the user's
+credentials version, which revokes every token issued before.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from gistasks.config import MAX_TOKEN_MINUTES
+
+DEFAULT_MINUTES = 60
+MAX_MINUTES = MAX_TOKEN_MINUTES
+MAX_TOKEN_LENGTH = 4096
+
+
+class TokenError(Exception):
+    """A token that cannot be used; ``code`` is the ArcGIS code (498 invalid or expired)."""
+
+    def __init__(self, message: str, code: int = 498) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    username: str
+    version: int
+    expires: int  # epoch ms
+    referer: str | None
+    ip: str | None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, text: str) -> str:
+    return _b64(hmac.new(key, text.encode(), hashlib.sha256).digest())
+
+
+def _signed(key: bytes, data: dict[str, object], prefix: str = "") -> str:
+    """``payload.mac``: the JSON of ``data``, signed with ``prefix`` before it."""
+    payload = _b64(json.dumps(data, separators=(",", ":")).encode())
+    return f"{payload}.{_mac(key, prefix + payload)}"
+
+
+def _opened(key: bytes, blob: str, prefix: str = "") -> dict[str, Any]:
+    """The data of a blob made by ``_signed`` with the same key and prefix; raises
+    TokenError (498) for anything else."""
+    if len(blob) > MAX_TOKEN_LENGTH:
+        raise TokenError("Invalid token.")
+    payload, _, mac = blob.strip().partition(".")
+    if not payload or not mac:
+        raise TokenError("Invalid token.")
+    if not hmac.compare_digest(_mac(key, prefix + payload).encode(), mac.encode()):
+        raise TokenError("Invalid token.")
+    try:
+        data = json.loads(_unb64(payload))
+    except (ValueError, RecursionError):
+        raise TokenError("Invalid token.") from None
+    if not isinstance(data, dict):
+        raise TokenError("Invalid token.")
+    return data
+
+
+def issue(key: bytes, claims: TokenClaims) -> str:
+    return _signed(key, {"u": claims.username, "v": claims.version, "e": claims.expires,
+                         "r": claims.referer, "i": claims.ip, "n": secrets.token_hex(8)})
+
+
+def read(key: bytes, token: str, now_ms: int) -> TokenClaims:
+    """The claims of a well-signed, unexpired token; raises TokenError (498) otherwise."""
+    data = _opened(key, token)
+    try:
+        claims = TokenClaims(str(data["u"]), int(data["v"]), int(data["e"]), data.get("r"),
+                             data.get("i"))
+    except (ValueError, KeyError, TypeError):
+        raise TokenError("Invalid token.") from None
+    if claims.expires <= now_ms:
+        raise TokenError("Invalid token.")  # ArcGIS answers 498 for expired tokens too
+    return claims
+
+
+def referer_matches(bound: str, given: str | None) -> bool:
+    """Lenient referer matching: the official client sends "" or "http" with every request."""
+    if not given:
+        return False
+    return given == bound or given.rstrip("/").startswith(bound.rstrip("/"))
+
+
+def seal(key: bytes, purpose: str, data: dict[str, object]) -> str:
+    """Sign ``data`` for one ``purpose`` (OAuth states, codes, refresh tokens)."""
+    return _signed(key, data, f"{purpose}:")
+
+
+def unseal(key: bytes, purpose: str, blob: str) -> dict[str, object]:
+    """The data of a blob sealed for ``purpose``; raises TokenError if it was not."""
+    return _opened(key, blob, f"{purpose}:")

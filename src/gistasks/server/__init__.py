@@ -1,0 +1,72 @@
+"""The composition root: from settings to a running HTTPS server.
+
+``serve`` prepares the data directory (certificate, admin password, keys), migrates the
+database, builds the store, the task registry, the engine and the services, and runs uvicorn
+until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import uvicorn
+
+from gistasks.api.app import create_app
+from gistasks.config import Settings
+from gistasks.engine import Engine, EngineSettings
+from gistasks.security.keys import load_key
+from gistasks.security.secretbox import SecretBox
+from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
+from gistasks.server.tls import ensure_certificate
+from gistasks.services import Services
+from gistasks.store import Store
+from gistasks.tasktypes import Registry
+
+TOKEN_KEY = "token-key"
+SECRET_KEY = "secret-key"
+
+
+def build(settings: Settings, store: Store, engine_settings: EngineSettings | None = None,
+          types: Registry | None = None) -> Services:
+    """The services of a deployment over ``store``, with the deployment's keys from the data
+    directory (created on first use)."""
+    engine = Engine(store, types=types or Registry.default(),
+                    secrets=SecretBox(load_key(settings.data_dir, SECRET_KEY)),
+                    settings=engine_settings)
+    return Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY),
+                          settings.token_max_minutes)
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    """Prepare the data directory, print the banner, and serve HTTPS until stopped (SIGINT/TERM).
+
+    Raises ConfigError, before anything is written, for a bad engine setting."""
+    engine_settings = EngineSettings.from_environment()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    cert, key = ensure_certificate(settings.data_dir, settings.host)
+    admin = ensure_admin_password(settings)
+    store = Store(settings.database_url)
+    store.migrate()
+    services = build(settings, store, engine_settings)
+    created = services.users.ensure_admin(read_admin_password(settings))
+    app = create_app(settings, services)
+    print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
+    print(f"  data directory: {settings.data_dir}", file=out)
+    print(f"  certificate:    {cert} (self-signed)", file=out)
+    print(f"  admin password: {admin.where}"
+          + (" (account created)" if created else ""), file=out)
+    print(f"  database:       {store.db.describe()} ({store.tasks.count()} tasks), node "
+          f"{services.engine.node}", file=out)
+    out.flush()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=int(engine_settings.shutdown_grace_s) + 5,
+    )
+    store.close()

@@ -1,0 +1,53 @@
+"""The use cases: every rule of gistasks, as plain Python (no HTTP, no SQL).
+
+``Services`` gathers them for one deployment; the API receives it whole and hands each route
+the service it needs. A Python caller uses the same objects and meets the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gistasks.engine import Engine
+from gistasks.services.auth import AuthService
+from gistasks.services.limits import LimitService
+from gistasks.services.oauth import OAuthService
+from gistasks.services.runs import RunService
+from gistasks.services.tasks import TaskService
+from gistasks.services.users import UserService
+from gistasks.store import Store
+from gistasks.tasktypes import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every service of one deployment, over one store and one engine."""
+
+    types: Registry
+    users: UserService
+    auth: AuthService
+    oauth: OAuthService
+    limits: LimitService
+    tasks: TaskService
+    runs: RunService
+    engine: Engine
+
+    @classmethod
+    def build(cls, store: Store, engine: Engine, token_key: bytes,
+              token_max_minutes: int) -> Services:
+        """The services over ``store`` and ``engine`` (whose registry and secret box they
+        share), signing tokens with ``token_key``."""
+        users = UserService(store)
+        auth = AuthService(users, token_key, token_max_minutes)
+        limits = LimitService(store, engine)
+        return cls(types=engine.types, users=users, auth=auth, oauth=OAuthService(auth),
+                   limits=limits, tasks=TaskService(store, engine, engine.types, limits),
+                   runs=RunService(store, engine), engine=engine)
+
+    def start(self) -> None:
+        """Start the engine: firing and executing, in threads."""
+        self.engine.start()
+
+    def stop(self) -> None:
+        """Stop the engine, letting running work finish within its grace period."""
+        self.engine.stop()

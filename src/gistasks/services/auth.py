@@ -1,0 +1,155 @@
+"""Who is calling, and what they may do: sign-in, tokens, and the checks every endpoint makes.
+
+A token is accepted when it is well signed, unexpired, its user exists and is enabled, its
+credentials version is the user's (a password change or disabling revokes it), and its
+binding (a referer or an IP address) matches the request. Everything here is plain Python:
+the API hands in what the request carried.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from gistasks.security.tokens import (
+    DEFAULT_MINUTES,
+    TokenClaims,
+    TokenError,
+    issue,
+    read,
+    referer_matches,
+)
+from gistasks.services.errors import (
+    ForbiddenError,
+    InvalidTokenError,
+    ServiceError,
+    TokenRequiredError,
+)
+from gistasks.services.users import UserService
+from gistasks.store.records import UserRecord
+
+ORG_ADMIN = "org_admin"
+
+
+class SignInError(ServiceError):
+    """generateToken could not give a token: ``Unable to generate token.`` and why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("Unable to generate token.", [detail])
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    token: str
+    expires: int
+    """Epoch milliseconds."""
+    minutes: int
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class AuthService:
+    """Tokens under the deployment's key, checked against the users."""
+
+    def __init__(self, users: UserService, token_key: bytes, max_minutes: int) -> None:
+        self.users = users
+        self.token_key = token_key
+        self.max_minutes = max_minutes
+        """The longest lifetime of any token (``GISTASKS_TOKEN_MAX_MINUTES``)."""
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def minutes(self, asked: float | None, default: int = DEFAULT_MINUTES) -> int:
+        """The lifetime a client asked for (``default`` if none), within the server's cap."""
+        return int(max(1, min(default if asked is None else asked, self.max_minutes)))
+
+    def issue(self, user: UserRecord, minutes: int, referer: str | None = None,
+              ip: str | None = None) -> Token:
+        """A token of ``user`` for ``minutes`` (within the cap), bound as asked."""
+        minutes = self.minutes(minutes)
+        expires = now_ms() + minutes * 60_000
+        token = issue(self.token_key, TokenClaims(user.username, user.credentials_version,
+                                                  expires, referer, ip))
+        return Token(token, expires, minutes)
+
+    def generate_token(self, username: str, password: str, *, expiration: float | None,
+                       client: str, referer: str, ip: str, request_ip: str | None) -> Token:
+        """ArcGIS ``generateToken``: a token for a name and password, optionally bound to a
+        referer (``client=referer``), an address (``client=ip``) or the caller's address
+        (``client=requestip``). Checks the password last (it is the costly part)."""
+        if not username or not password:
+            raise SignInError("'username' and 'password' must be specified.")
+        if expiration is not None and int(expiration) <= 0:
+            raise SignInError("'expiration' must be a positive number of minutes.")
+        bound_referer = bound_ip = None
+        client = client.lower()
+        if client == "referer":
+            if not referer:
+                raise SignInError("'referer' must be specified when client is referer.")
+            bound_referer = referer
+        elif client == "ip":
+            if not ip:
+                raise SignInError("'ip' must be specified when client is ip.")
+            bound_ip = ip
+        elif client == "requestip":
+            bound_ip = request_ip
+        elif client:
+            raise SignInError("'client' must be referer, ip or requestip.")
+        user = self.users.authenticate(username, password)
+        if user is None:
+            raise SignInError("Invalid username or password.")
+        return self.issue(user, self.minutes(None if expiration is None else int(expiration)),
+                          bound_referer, bound_ip)
+
+    def identify(self, token: str | None, *, referer: str | None, client_ip: str | None,
+                 required: bool = True) -> UserRecord | None:
+        """The user a request's token stands for; None for an anonymous request that
+        ``required`` allows. TokenRequiredError (499) without a token, InvalidTokenError (498) for a
+        token that is not (or no longer) good here."""
+        if token is None:
+            if required:
+                raise TokenRequiredError()
+            return None
+        try:
+            claims = read(self.token_key, token, now_ms())
+        except TokenError:
+            raise InvalidTokenError() from None
+        user = self.current_user(claims.username, claims.version)
+        if claims.referer is not None and not referer_matches(claims.referer, referer):
+            raise InvalidTokenError(["The token is bound to another referer."])
+        if claims.ip is not None and client_ip != claims.ip:
+            raise InvalidTokenError(["The token is bound to another IP address."])
+        return user
+
+    def current_user(self, username: str, version: int) -> UserRecord:
+        """The user a credential was issued to, if it still stands: the user exists, is
+        enabled and has not changed its credentials since. InvalidTokenError otherwise."""
+        user = self.users.get(username)
+        if user is None or user.disabled or user.credentials_version != version:
+            raise InvalidTokenError()
+        return user
+
+    # -- who may do what ------------------------------------------------------------------------
+
+    def acting_for(self, caller: UserRecord, username: str) -> UserRecord:
+        """The user named in a path, after checking the caller is that user or an org admin.
+
+        An unknown user is 400 "does not exist or is inaccessible", as ArcGIS says it;
+        someone else's is 403.
+        """
+        target = (caller if caller.username.lower() == username.lower()
+                  else self.users.get(username))
+        if target is None:
+            raise ServiceError(f"User '{username}' does not exist or is inaccessible.")
+        if target.username.lower() != caller.username.lower() and caller.role != ORG_ADMIN:
+            raise ForbiddenError()
+        return target
+
+    @staticmethod
+    def require_org_admin(caller: UserRecord) -> UserRecord:
+        """The caller, who must be an org admin (the default administrator role)."""
+        if caller.role != ORG_ADMIN:
+            raise ForbiddenError()
+        return caller

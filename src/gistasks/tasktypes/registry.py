@@ -1,0 +1,71 @@
+"""The registry of task types: the built-in ones, entry points, and explicit registrations.
+
+Third parties add types with an entry point in the ``gistasks.tasktypes`` group whose value is
+a :class:`TaskType` subclass; ``GISTASKS_TASKTYPES="module:Class,…"`` adds types without
+packaging them (development, tests). Each server builds one registry at start and hands it to
+the engine and the services; nothing looks types up in a global.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+
+from gistasks.store.records import Scope
+from gistasks.tasktypes.base import TaskType, load_object
+
+ENTRY_POINT_GROUP = "gistasks.tasktypes"
+
+
+def _instance(loaded: object) -> TaskType:
+    instance = loaded() if isinstance(loaded, type) else loaded
+    if not isinstance(instance, TaskType):
+        raise TypeError(f"{loaded!r} is not a TaskType")
+    return instance
+
+
+class Registry:
+    """Task types by name."""
+
+    def __init__(self, types: Iterable[type[TaskType] | TaskType] = ()) -> None:
+        self._types: dict[str, TaskType] = {}
+        for t in types:
+            self.register(t)
+
+    @classmethod
+    def default(cls, environ: Mapping[str, str] | None = None) -> Registry:
+        """The built-in types, then the entry points, then ``GISTASKS_TASKTYPES``; a name
+        already taken keeps its first type."""
+        from gistasks.tasktypes.ping import Ping
+
+        env = os.environ if environ is None else environ
+        registry = cls([Ping])
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            registry.register(ep.load(), replace=False)
+        for spec in filter(None, env.get("GISTASKS_TASKTYPES", "").split(",")):
+            registry.register(load_object(spec), replace=False)  # type: ignore[arg-type]
+        return registry
+
+    def register(self, task_type: type[TaskType] | TaskType, replace: bool = True) -> None:
+        instance = _instance(task_type)
+        if replace or instance.name not in self._types:
+            self._types[instance.name] = instance
+
+    def get(self, name: str) -> TaskType | None:
+        return self._types.get(name)
+
+    def names(self, scope: Scope | None = None) -> list[str]:
+        """The type names, of the types allowed in ``scope`` if given."""
+        return sorted(n for n, t in self._types.items() if scope is None or scope in t.scopes)
+
+    def resolve(self, name: str, scope: Scope) -> TaskType | None:
+        """The type allowed in ``scope`` whose name or internal name is ``name``."""
+        found = self._types.get(name)
+        if found is None:
+            found = next((t for t in self._types.values()
+                          if t.internal_name and t.internal_name == name), None)
+        return found if found is not None and scope in found.scopes else None
+
+    def idempotent_names(self) -> set[str]:
+        return {n for n, t in self._types.items() if t.idempotent}

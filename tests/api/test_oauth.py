@@ -1,0 +1,155 @@
+"""OAuth sign-in against a real server, step by step as the official ArcGIS client drives it."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from tests.support.server import Server, start_server, stop
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("oauth"),
+                       env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    yield srv
+    stop(srv)
+
+
+def rest(server: Server) -> str:
+    return f"{server.url}/sharing/rest"
+
+
+def first_json_line(text: str) -> dict[str, object]:
+    """What the client does: the first {...} on one line (regex without DOTALL)."""
+    match = re.search(r"\{.*\}", text)
+    assert match is not None, text[:300]
+    data: dict[str, object] = json.loads(match.group(0))
+    return data
+
+
+def authorize(server: Server, **extra: str) -> httpx.Response:
+    query = {"response_type": "token", "client_id": "pythonapi",
+             "redirect_uri": server.url.rsplit("/", 1)[0], "state": "S2", "expiration": "600",
+             "allow_verification": "false", "style": "dark", "locale": "en-US", **extra}
+    return httpx.get(f"{rest(server)}/oauth2/authorize", params=query, verify=False)
+
+
+def test_implicit_flow_redirects_with_an_access_token_for_the_same_state(server: Server) -> None:
+    state = first_json_line(authorize(server).text)["oauth_state"]
+    r = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "expiration": "600", "oauth_state": state, "username": "admin",
+        "password": "admin pass 1"})
+    assert r.status_code == 302
+    location = urlparse(r.headers["location"])
+    assert location.scheme == "https"
+    fragment = parse_qs(location.fragment)
+    assert fragment["state"] == ["S2"] and fragment["expires_in"] == ["36000"]
+    token = fragment["access_token"][0]
+    me = httpx.get(f"{rest(server)}/portals/self", params={"f": "json"}, verify=False,
+                   headers={"X-Esri-Authorization": f"Bearer {token}"}).json()
+    assert me["user"]["username"] == "admin" and me["portalName"]
+    assert me["portalDeploymentType"] == "ArcGISEnterpriseOnKubernetes"
+    user = httpx.get(f"{rest(server)}/community/users/admin", params={"f": "json"},
+                     verify=False, headers={"X-Esri-Authorization": f"Bearer {token}"}).json()
+    assert user["role"] == "org_admin" and user["id"] and "roleId" not in user
+    assert any(":admin:" in p for p in user["privileges"])
+
+
+def test_a_bad_password_shows_the_message_the_client_raises(server: Server) -> None:
+    state = first_json_line(authorize(server).text)["oauth_state"]
+    r = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": state, "username": "admin", "password": "wrong pass 1"})
+    assert r.status_code == 200
+    assert first_json_line(r.text)["messages"] == ["Invalid username or password."]
+
+
+def test_an_unusable_redirect_uri_is_reported_so_the_client_tries_the_next(
+    server: Server,
+) -> None:
+    assert "Invalid redirect_uri" in authorize(server, redirect_uri="ftp://x").text
+
+
+def test_code_flow_gives_a_code_then_tokens(server: Server) -> None:
+    page = authorize(server, response_type="code", redirect_uri="urn:ietf:wg:oauth:2.0:oob",
+                     expiration="20160").text
+    assert re.search(r"<script>\s*var \w+ = \{.*\};\s*</script>", page)
+    state = first_json_line(page)["oauth_state"]
+    done = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": state, "authorize": "True", "username": "admin",
+        "password": "admin pass 1"}, follow_redirects=True)
+    code_match = re.search(r"<title>SUCCESS code=([^<]+)</title>", done.text)
+    assert code_match is not None and "messages" not in first_json_line(done.text)
+    tokens = httpx.post(f"{rest(server)}/oauth2/token", verify=False, data={
+        "grant_type": "authorization_code", "client_id": "pythonapi",
+        "code": code_match.group(1), "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+        "expiration": "20160"}).json()
+    assert tokens["username"] == "admin" and tokens["expires_in"] == 20160 * 60
+    refreshed = httpx.post(f"{rest(server)}/oauth2/token", verify=False, data={
+        "grant_type": "refresh_token", "client_id": "pythonapi",
+        "refresh_token": tokens["refresh_token"]}).json()
+    me = httpx.get(f"{rest(server)}/community/self", verify=False,
+                   params={"f": "json", "token": refreshed["access_token"]}).json()
+    assert me["username"] == "admin"
+
+
+def test_a_code_for_another_client_is_refused(server: Server) -> None:
+    state = first_json_line(authorize(server, response_type="code",
+                                      redirect_uri="urn:ietf:wg:oauth:2.0:oob").text)
+    done = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": state["oauth_state"], "username": "admin", "password": "admin pass 1"})
+    code = re.search(r"SUCCESS code=([^<]+)<", done.text)
+    assert code is not None
+    answer = httpx.post(f"{rest(server)}/oauth2/token", verify=False, data={
+        "grant_type": "authorization_code", "client_id": "someone-else",
+        "code": code.group(1), "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"}).json()
+    assert answer["error"]["error"] == "invalid_grant"
+
+
+def test_a_forged_state_is_refused(server: Server, tmp_path: Path) -> None:
+    r = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": "forged.state", "username": "admin", "password": "admin pass 1"})
+    assert r.status_code == 200 and "expired" in first_json_line(r.text)["messages"][0]  # type: ignore[index]
+
+
+def test_users_see_only_themselves_unless_admin(server: Server) -> None:
+    from gistasks.services.users import UserService
+    from gistasks.store import Store
+
+    store = Store(f"sqlite:///{server.data_dir / 'gistasks.db'}")
+    UserService(store).add("dave", "daves pass 1")
+    store.close()
+    token = httpx.post(f"{rest(server)}/generateToken", verify=False, data={
+        "username": "dave", "password": "daves pass 1", "f": "json"}).json()["token"]
+    other = httpx.get(f"{rest(server)}/community/users/admin", verify=False,
+                      params={"f": "json", "token": token}).json()
+    assert other["error"]["code"] == 403
+    me = httpx.get(f"{rest(server)}/community/users/dave", verify=False,
+                   params={"f": "json", "token": token}).json()
+    assert me["username"] == "dave" and me["role"] == "org_user"
+
+
+def test_the_configured_token_cap_binds_generate_token_and_oauth_alike(
+        tmp_path: Path) -> None:
+    capped = start_server(tmp_path, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1",
+                                         "GISTASKS_TOKEN_MAX_MINUTES": "30"})
+    try:
+        state = first_json_line(authorize(capped).text)["oauth_state"]
+        r = httpx.post(f"{capped.url}/sharing/oauth2/signin", verify=False, data={
+            "expiration": "600", "oauth_state": state, "username": "admin",
+            "password": "admin pass 1"})
+        assert parse_qs(urlparse(r.headers["location"]).fragment)["expires_in"] == ["1800"]
+        before = int(time.time() * 1000)
+        body = httpx.post(f"{rest(capped)}/generateToken", verify=False, data={
+            "username": "admin", "password": "admin pass 1", "expiration": "600",
+            "f": "json"}).json()
+        assert before + 30 * 60_000 <= body["expires"] <= before + 31 * 60_000
+    finally:
+        stop(capped)

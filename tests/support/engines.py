@@ -1,0 +1,43 @@
+"""Engines and task services for tests: each with its own registry (the built-in types and
+the test types of ``tests.support.tasktypes``) and its own secret key; nothing global."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gistasks.engine import Engine
+from gistasks.security.secretbox import SecretBox
+from gistasks.services import Services
+from gistasks.services.tasks import TaskService
+from gistasks.store import Store
+from gistasks.tasktypes import Registry
+from tests.support.tasktypes import ENGINE_TYPES
+
+
+def test_registry() -> Registry:
+    """The built-in task types and the test types."""
+    registry = Registry.default(environ={})
+    for task_type in ENGINE_TYPES:
+        registry.register(task_type)
+    return registry
+
+
+def engine_for(store: Store, *args: Any, **kwargs: Any) -> Engine:
+    """An engine over ``store`` with the test registry and a secret key of its own; the
+    other arguments are the Engine's."""
+    kwargs.setdefault("types", test_registry())
+    kwargs.setdefault("secrets", SecretBox(os.urandom(32)))
+    if args:
+        kwargs["settings"] = args[0]
+    return Engine(store, **kwargs)
+
+
+def services_for(engine: Engine) -> Services:
+    """Every service over the engine's store, signing tokens with a key of their own."""
+    return Services.build(engine.store, engine, os.urandom(32), 60)
+
+
+def tasks_for(engine: Engine) -> TaskService:
+    """The task service over the engine's store."""
+    return services_for(engine).tasks
