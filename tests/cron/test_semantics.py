@@ -307,3 +307,10 @@ def test_previous_before_agrees_with_next_after_across_a_year() -> None:
         backward.append(prev)
         t = prev
     assert backward[::-1] == forward
+
+
+def test_under_the_quartz_policy_a_start_still_in_1969_locally_first_fires_in_1970() -> None:
+    # Quartz knows no year before 1970: one minute after the epoch it is 1969 in New York.
+    expr = CronExpression("50-10 * * * * ?", timezone="America/New_York", dst_gap="skip",
+                          dst_overlap="later")
+    assert expr.next_after_epoch(59) == 5 * 3600  # 1970-01-01T00:00:00-05:00

@@ -28,9 +28,23 @@ def _text(name: str, value: object) -> str:
     return text
 
 
-def _sunday_zero(day_of_week: str) -> str:
-    """Rewrite the Unix Sunday ``0`` as Quartz ``1`` wherever it stands as a value."""
-    return re.sub(r"(?<![0-9])0(?![0-9])", "1", day_of_week)
+_DAY_VALUE = re.compile(r"(?<![/#0-9])[0-9]+")
+"""A day number standing as a value: not a step (``/n``) nor an ordinal (``#n``)."""
+
+
+def _unix_days(day_of_week: str) -> str:
+    """A day-of-week field in Quartz numbering.
+
+    A field that uses the Unix Sunday ``0`` is Unix numbering throughout (0-6 Sunday to
+    Saturday, 7 Sunday again): every day number in it is translated, so ``0-6`` is every day
+    and ``0,6`` Sunday and Saturday. Any other field is Quartz's (1-7 Sunday to Saturday), as
+    ArcGIS reads it. Steps and ordinals are counts, not days, and are left alone (a step or an
+    ordinal of 0 is then refused by the parser)."""
+    days = [int(m.group()) for m in _DAY_VALUE.finditer(day_of_week)]
+    if 0 not in days:
+        return day_of_week
+    return _DAY_VALUE.sub(lambda m: str(int(m.group()) % 7 + 1) if int(m.group()) <= 7
+                          else m.group(), day_of_week)
 
 
 def normalise_fields(
@@ -49,7 +63,7 @@ def normalise_fields(
     hr = _text("hour", hour)
     dom = _text("dayOfMonth", day_of_month)
     mon = _text("month", month)
-    dow = _sunday_zero(_text("dayOfWeek", day_of_week))
+    dow = _unix_days(_text("dayOfWeek", day_of_week))
     if dom in _EVERY and dow in _EVERY:
         # Unix "* *", and "? ?" or "* ?" mixes: every day.
         dom, dow = "*", "?"

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from datetime import date
 from typing import TYPE_CHECKING
 
-from gistasks.cron._parse import DomKind, DowKind
+from gistasks.cron._parse import FIRST_YEAR, DomKind, DowKind
 
 if TYPE_CHECKING:
     from gistasks.cron._expression import CronExpression
@@ -120,8 +120,11 @@ def _instant_of(tables: object, year: int, mon: int, day: int, h: int, mi: int, 
     return probe.instant()
 
 
-def quartz_next(expr: CronExpression, t: int) -> int | None:
-    """The first fire after epoch second ``t`` exactly as Quartz 2.3.2 computes it."""
+def quartz_next(expr: CronExpression, t: int, millis: int = 0) -> int | None:
+    """The first fire after epoch second ``t`` (and ``millis`` milliseconds) exactly as Quartz
+    2.3.2 computes it. The milliseconds matter in one place: Quartz compares a nearest-weekday
+    candidate with the start plus one second, milliseconds kept, and skips to the next month
+    when the candidate is the start's next whole second."""
     tables = expr._tables
     p = expr._parsed
     sec_next, min_next, hour_next = expr._sec_next, expr._min_next, expr._hour_next
@@ -131,7 +134,7 @@ def quartz_next(expr: CronExpression, t: int) -> int | None:
     dom, dow = p.dom, p.dow
     dom_values = sorted(dom.values) if dom.kind is DomKind.SET else [dom.day]
     dow_values = (sorted(dow.values) if dow.kind is DowKind.SET else [dow.weekday])
-    after_ms = (t + 1) * 1000
+    after_ms = (t + 1) * 1000 + millis
     cl = LenientCalendar(tables, t + 1)
     cl.set()  # Quartz clears the milliseconds: the fields are read back as a wall time
     max_year = expr._max_year
@@ -276,7 +279,9 @@ def quartz_next(expr: CronExpression, t: int) -> int | None:
             continue
         cl.set(mo=mon)
         year = cl.get().y
-        nxt_year = expr._year_next(year)
+        # Quartz's years start in 1970: a local time still in 1969 (west of Greenwich, just
+        # after the epoch) moves on to 1970-01-01T00:00 local, as Quartz does.
+        nxt_year = expr._year_next(max(year, FIRST_YEAR))
         if nxt_year > max_year:
             return None
         if nxt_year != year:

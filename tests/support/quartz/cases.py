@@ -235,6 +235,10 @@ def special_starts(rng: random.Random, zone: str) -> list[int]:
             for delta in (-7201, -3601, -3600, -1800, -901, -61, -1, 0, 1, 59, 900, 1800, 3599,
                           3600):
                 out.append((base + delta) * 1000)
+    # The first hours after the epoch: west of Greenwich the local time is still in 1969,
+    # a year Quartz does not know (its first fire is at 1970-01-01T00:00 local, or later).
+    for seconds in (0, 1, 59, 60, 3599, 3600, 17_999, 18_000, 18_059, 25_200, 43_199):
+        out.append(seconds * 1000)
     rng.shuffle(out)
     return out
 
