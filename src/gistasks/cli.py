@@ -52,10 +52,30 @@ def _parser() -> argparse.ArgumentParser:
     u_role = user_sub.add_parser("role", help="change a user's role")
     u_role.add_argument("name")
     u_role.add_argument("role")
+    u_unlock = user_sub.add_parser("unlock", help="end the lock after failed sign-ins of an "
+                                   "account (or, with --address, of a client address)")
+    u_unlock.add_argument("name", nargs="?", help="the user name")
+    u_unlock.add_argument("--address", help="a client address instead of an account")
     for p in (u_add, u_passwd):
         p.add_argument("--password-stdin", action="store_true",
                        help="read the password from the first line of standard input")
     for p in user_sub.choices.values():
+        p.add_argument("--data-dir", help="data directory (for the default SQLite database)")
+        p.add_argument("--database", help="database URL")
+
+    app = sub.add_parser("app", help="registered OAuth apps")
+    app_sub = app.add_subparsers(dest="app_command", required=True)
+    a_reg = app_sub.add_parser("register", help="register an app; prints its client id")
+    a_reg.add_argument("--redirect", action="append", required=True, metavar="URI",
+                       help="a redirect URI the app may receive tokens at (repeatable)")
+    a_reg.add_argument("--type", default="browser", dest="app_type",
+                       help="browser (default), native, server or multiple")
+    a_reg.add_argument("--title", default="")
+    a_reg.add_argument("--client-id", help="the client id (default: made up)")
+    app_sub.add_parser("list", help="list the registered apps")
+    a_unreg = app_sub.add_parser("unregister", help="unregister an app")
+    a_unreg.add_argument("client_id")
+    for p in app_sub.choices.values():
         p.add_argument("--data-dir", help="data directory (for the default SQLite database)")
         p.add_argument("--database", help="database URL")
 
@@ -112,7 +132,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     if args.command == "cron":
         return _cron(args, out, err)
     try:
-        if args.command in ("db", "user"):
+        if args.command in ("db", "user", "app"):
             settings = resolve(data_dir=args.data_dir, database=args.database)
         else:
             settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
@@ -130,6 +150,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
         return 0
     if args.command == "user":
         return _user(args, settings, out, err)
+    if args.command == "app":
+        return _app(args, settings, out, err)
     from gistasks.server import serve
     from gistasks.services.users import UserError
 
@@ -156,6 +178,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _user(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from gistasks.services.auth import SignInGuard
     from gistasks.services.users import UserError, UserService
     from gistasks.store import Store
 
@@ -164,7 +187,19 @@ def _user(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO
     service = UserService(store)
     try:
         cmd = args.user_command
-        if cmd == "add":
+        if cmd == "unlock":
+            guard = SignInGuard(store, settings.sign_in)
+            if args.address:
+                done = guard.unlock_address(args.address)
+                what = f"address {args.address}"
+            elif args.name:
+                done = guard.unlock_account(args.name)
+                what = args.name
+            else:
+                print("error: name a user, or --address", file=err)
+                return 2
+            print(f"{what} unlocked" if done else f"{what} had no failed sign-ins", file=out)
+        elif cmd == "add":
             user = service.add(args.name, _read_password(args), role=args.role,
                                full_name=args.full_name, email=args.email)
             print(f"added {user.username} ({user.role})", file=out)
@@ -182,6 +217,34 @@ def _user(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO
             user = service.set_role(args.name, args.role)
             print(f"{user.username} is now {user.role}", file=out)
     except (UserError, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
+def _app(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    from gistasks.services.errors import ServiceError
+    from gistasks.services.oauth import AppService
+    from gistasks.store import Store
+
+    store = Store(settings.database_url)
+    store.migrate()
+    service = AppService(store)
+    try:
+        if args.app_command == "register":
+            app = service.register(redirect_uris=args.redirect, app_type=args.app_type,
+                                   title=args.title, client_id=args.client_id)
+            print(app.client_id, file=out)
+        elif args.app_command == "list":
+            for a in service.all():
+                print(f"{a.client_id}\t{a.app_type}\t{' '.join(a.redirect_uris)}"
+                      + ("\t(and the portal)" if a.portal_redirects else ""), file=out)
+        else:
+            service.unregister(args.client_id)
+            print(f"{args.client_id} unregistered", file=out)
+    except ServiceError as exc:
         print(f"error: {exc}", file=err)
         return 1
     finally:

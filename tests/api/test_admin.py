@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -87,7 +88,11 @@ def test_a_system_task_reads_in_the_admin_shape(server: Server, admin: str) -> N
     assert task["taskType"] == "Ping" and task["type"] == "PING_TASK_TYPE"
     assert task["title"] == task["taskTitle"] == "heartbeat" and task["itemId"] == ""
     assert task["taskState"] == "active" and task["active"] is True
-    assert task["ownerId"] == "admin" and task["cronExpression"] == "0 */1 * * * ?"
+    # ownerId is the creator's user id (32 hex digits), as in the seed page
+    me = httpx.get(f"{server.url}/sharing/rest/community/users/admin", verify=False,
+                   params={"f": "json", "token": admin}).json()
+    assert re.fullmatch(r"[0-9a-f]{32}", task["ownerId"]) and task["ownerId"] == me["id"]
+    assert task["cronExpression"] == "0 */1 * * * ?"
     assert task["runIntervalSeconds"] == 60 and task["maxOccurrences"] == -1
     listed = adm(server, "/system/tasks", admin)
     assert task_id in [t["id"] for t in listed["result"]]  # type: ignore[attr-defined]
@@ -124,7 +129,7 @@ def test_passcodes_are_stored_encrypted_and_shown_masked(server: Server, admin: 
         assert record is not None
         assert "s3cret-pass" not in record.parameters and "k-123" not in record.parameters
         stored = json.loads(record.parameters)
-        assert stored["passcode"].startswith("{crypt}") and stored["name"] == "nightly"
+        assert stored["passcode"].startswith("{crypt2}") and stored["name"] == "nightly"
         # The official client sends back what it read: the mask keeps the stored secret.
         answer = adm(server, f"/system/tasks/{task_id}/update", admin,
                      type="TestShowsPasscode", parameters=json.dumps(shown["parameters"]))

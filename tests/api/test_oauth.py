@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -25,6 +26,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def rest(server: Server) -> str:
     return f"{server.url}/sharing/rest"
+
+
+def admin_token(server: Server) -> str:
+    return str(httpx.post(f"{rest(server)}/generateToken", verify=False, data={
+        "username": "admin", "password": "admin pass 1", "f": "json"}).json()["token"])
+
+
+def register(server: Server, client_id: str, redirects: list[str]) -> dict[str, Any]:
+    """Register an app with the CLI, as an administrator would."""
+    from gistasks.cli import main
+
+    args = ["app", "register", "--data-dir", str(server.data_dir), "--client-id", client_id]
+    for uri in redirects:
+        args += ["--redirect", uri]
+    assert main(args) == 0
+    found: dict[str, Any] = httpx.get(f"{rest(server)}/oauth2/apps/{client_id}", verify=False,
+                                      params={"f": "json", "token": admin_token(server)}).json()
+    return found
 
 
 def first_json_line(text: str) -> dict[str, object]:
@@ -80,7 +99,7 @@ def test_an_unusable_redirect_uri_is_reported_so_the_client_tries_the_next(
 def test_code_flow_gives_a_code_then_tokens(server: Server) -> None:
     page = authorize(server, response_type="code", redirect_uri="urn:ietf:wg:oauth:2.0:oob",
                      expiration="20160").text
-    assert re.search(r"<script>\s*var \w+ = \{.*\};\s*</script>", page)
+    assert re.search(r"<script[^>]*>\s*var \w+ = \{.*\};\s*</script>", page)
     state = first_json_line(page)["oauth_state"]
     done = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
         "oauth_state": state, "authorize": "True", "username": "admin",
@@ -100,17 +119,30 @@ def test_code_flow_gives_a_code_then_tokens(server: Server) -> None:
     assert me["username"] == "admin"
 
 
-def test_a_code_for_another_client_is_refused(server: Server) -> None:
+def oob_code(server: Server) -> str:
+    """A code of admin for pythonapi, from the code flow with the out-of-band redirect."""
     state = first_json_line(authorize(server, response_type="code",
                                       redirect_uri="urn:ietf:wg:oauth:2.0:oob").text)
     done = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
         "oauth_state": state["oauth_state"], "username": "admin", "password": "admin pass 1"})
     code = re.search(r"SUCCESS code=([^<]+)<", done.text)
     assert code is not None
-    answer = httpx.post(f"{rest(server)}/oauth2/token", verify=False, data={
-        "grant_type": "authorization_code", "client_id": "someone-else",
-        "code": code.group(1), "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"}).json()
+    return code.group(1)
+
+
+def exchange(server: Server, code: str, **extra: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(f"{rest(server)}/oauth2/token", verify=False, data={
+        "grant_type": "authorization_code", "client_id": "pythonapi", "code": code,
+        "redirect_uri": "urn:ietf:wg:oauth:2.0:oob", **extra}).json()
+    return answer
+
+
+def test_a_code_for_another_client_is_refused(server: Server) -> None:
+    register(server, "someone-else", ["urn:ietf:wg:oauth:2.0:oob"])
+    answer = exchange(server, oob_code(server), client_id="someone-else")
     assert answer["error"]["error"] == "invalid_grant"
+    assert exchange(server, oob_code(server), client_id="nobody")["error"]["error"] == \
+        "invalid_client"
 
 
 def test_a_forged_state_is_refused(server: Server, tmp_path: Path) -> None:

@@ -90,7 +90,8 @@ def test_the_first_fire_is_after_now_or_at_a_future_start() -> None:
     assert first_fire_ms(expr, ms(10, 0, 10), ms(11, 0), ms(10, 30)) is None
 
 
-def test_the_preview_stops_at_the_end_date() -> None:
+def test_the_preview_stops_at_the_end_date_and_the_last_occurrence() -> None:
     assert preview_fires(task(), 3) == [ms(10, 1), ms(10, 2), ms(10, 3)]
     assert preview_fires(task(end_date=ms(10, 2)), 5) == [ms(10, 1), ms(10, 2)]
+    assert preview_fires(task(max_occurrences=3, occurrences=1), 5) == [ms(10, 1), ms(10, 2)]
     assert preview_fires(task(next_fire_at=None), 5) == []

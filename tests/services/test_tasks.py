@@ -125,7 +125,7 @@ def test_a_masked_secret_sent_back_keeps_the_stored_one(services: Services,
     services.tasks.update(task_id, parameters={"passcode": "********", "note": "b"})
     task = store.tasks.get(task_id)
     assert task is not None and "s3cret" not in task.parameters
-    assert services.engine.secrets.open(json.loads(task.parameters)) == {
+    assert services.engine.secrets.open(json.loads(task.parameters), task_id) == {
         "passcode": "s3cret", "note": "b"}
 
 

@@ -4,8 +4,10 @@ the test types of ``tests.support.tasktypes``) and its own secret key; nothing g
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from gistasks.config import Settings
 from gistasks.engine import Engine
 from gistasks.security.secretbox import SecretBox
 from gistasks.services import Services
@@ -35,7 +37,8 @@ def engine_for(store: Store, *args: Any, **kwargs: Any) -> Engine:
 
 def services_for(engine: Engine) -> Services:
     """Every service over the engine's store, signing tokens with a key of their own."""
-    return Services.build(engine.store, engine, os.urandom(32), 60)
+    return Services.build(engine.store, engine, os.urandom(32),
+                          Settings(data_dir=Path("unused")))
 
 
 def tasks_for(engine: Engine) -> TaskService:

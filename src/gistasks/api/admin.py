@@ -12,16 +12,16 @@ createTask and update, ``title`` and ``itemId`` in the task, ``runs`` next to ``
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from gistasks import jsonsafe
 from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Integer, Text
 from gistasks.api.render import render
-from gistasks.api.spec import POST, READ, Endpoint, route
+from gistasks.api.spec import GET, POST, READ, Endpoint, needs_post, route
 from gistasks.api.tasks import RUN_EDIT, SYSTEM_CREATE, SYSTEM_UPDATE, edit_run
 from gistasks.api.views import ADMIN_RUN, AdminRunView, admin_task_json
 from gistasks.services.errors import InvalidParameterError
@@ -71,13 +71,14 @@ NUM = Integer("num", "Page size (at most 1000).", example=100, minimum=0, maximu
 
 @route(router, TASKS, READ, _admin(
     "System tasks", "AdminTaskList", (START, NUM),
-    "`{\"result\": [...], \"total\", \"num\", \"start\", \"nextStart\"}`; `nextStart` "
-    "is 0 on the last page, as the ArcGIS examples show."))
+    "`{\"result\": [...], \"total\", \"num\", \"start\", \"nextStart\"}`, newest "
+    "first; `nextStart` is 0 on the last page, as the ArcGIS examples show."))
 async def list_tasks(c: CallDep) -> Response:
     """``start`` is a 0-based offset and ``nextStart`` 0 when nothing follows."""
     c.org_admin()
     start, num = c.form.value(START, 0), c.form.value(NUM, 1000)
-    total, found = c.services.tasks.page(scope=Scope.SYSTEM, offset=start, limit=num)
+    total, found = c.services.tasks.page(scope=Scope.SYSTEM, sort_field="created",
+                                         descending=True, offset=start, limit=num)
     following = start + len(found)
     return render({"result": [admin_task_json(t, c.services) for t in found], "total": total,
                    "num": len(found), "start": start,
@@ -93,6 +94,14 @@ async def create_task(c: CallDep) -> Response:
     task = c.services.tasks.create(scope=Scope.SYSTEM, owner=admin.username,
                                    **SYSTEM_CREATE.fields(c.form))
     return render({**OK, "taskId": task.id}, c.f, "Task created")
+
+
+@route(router, TASKS + "/createTask", GET, _admin(
+    "createTask by GET (refused)", "AdminTaskDone",
+    description="Always error 405: an operation that changes something is a POST."))
+async def create_task_by_get(c: CallDep) -> Response:
+    c.org_admin()
+    raise needs_post("createTask")
 
 
 @route(router, TASK, READ, _admin("A system task", "AdminTask"))
@@ -186,12 +195,13 @@ async def get_limits(c: CallDep) -> Response:
                   c.f, "Limits")
 
 
+PROPERTIES_BYTES = 64 * 1024
 PROPERTIES = Text("properties", "A JSON list of `{\"limitName\": ..., \"numLimit\": ...}` "
                   "(one such object alone is accepted too); `numLimit` is an integer, -1 for "
                   f"no limit. The names: {', '.join(DEFAULTS)}. Every change is checked "
                   "before any is stored.", True,
                   '[{"limitName": "ExecuteNotebooksUserLimit", "numLimit": 20}]',
-                  json_text=True)
+                  json_text=True, max_length=PROPERTIES_BYTES)
 LIMIT_CATEGORY = Text("category", "The limit category.", example=CATEGORY, choices=(CATEGORY,),
                       default=CATEGORY)
 
@@ -202,8 +212,8 @@ async def update_limits(c: CallDep) -> Response:
     """``properties=[{"limitName": ..., "numLimit": n}, ...]`` and ``category=ScheduleTask``."""
     c.org_admin()
     try:
-        properties = json.loads(c.form.text(PROPERTIES))
-    except ValueError:
+        properties = jsonsafe.loads(c.form.text(PROPERTIES), PROPERTIES_BYTES)
+    except jsonsafe.JsonError:
         properties = None
     if isinstance(properties, dict):
         properties = [properties]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,8 @@ from starlette.responses import Response
 
 from gistasks import __version__
 from gistasks.api import admin, oauth, sharing, user_tasks
-from gistasks.api.deps import body_format
+from gistasks.api.forms import BodyBudget, ClientGoneError, unread_body_format
+from gistasks.api.headers import SecurityHeaders
 from gistasks.api.openapi import build_openapi
 from gistasks.api.render import ApiError, Family, output_format, render
 from gistasks.api.spec import endpoint_of
@@ -21,6 +23,8 @@ from gistasks.config import Settings
 from gistasks.services import Services
 from gistasks.services.errors import ServiceError
 from gistasks.tasktypes import Registry
+
+log = logging.getLogger("gistasks.http")
 
 
 def _family(request: Request, context: str) -> Family:
@@ -40,8 +44,8 @@ async def _error_format(request: Request) -> str:
     bad."""
     values = dict(request.query_params)
     body_f = getattr(request.state, "f", None)
-    if body_f is None and request.method == "POST":
-        body_f = await body_format(request)
+    if body_f is None:  # nothing read the body: an unknown route, a wrong method
+        body_f = await unread_body_format(request)
     if body_f:
         values["f"] = body_f
     endpoint = endpoint_of(request.scope.get("endpoint"))
@@ -73,8 +77,10 @@ def create_app(settings: Settings, services: Services | None = None,
     context = settings.context
     app = FastAPI(lifespan=lifespan, title="gistasks", version=__version__, docs_url=None,
                   redoc_url=None, openapi_url=f"/{context}/openapi.json")
+    app.add_middleware(SecurityHeaders)
     app.state.settings = settings
     app.state.services = services
+    app.state.body_budget = BodyBudget(settings.http.body_budget_bytes)
     for router, prefix in ((sharing.router, ""), (oauth.router, ""), (user_tasks.router, ""),
                            (admin.router, "/admin"), (admin.router, "/portaladmin")):
         app.include_router(router, prefix=f"/{context}{prefix}")
@@ -91,7 +97,17 @@ def create_app(settings: Settings, services: Services | None = None,
 
     async def error(request: Request, err: ApiError) -> Response:
         err.family = _family(request, context)
-        return render(err.payload(), await _error_format(request), "Error")
+        response = render(err.payload(), await _error_format(request), "Error")
+        if err.close:
+            response.headers["connection"] = "close"
+        return response
+
+    @app.exception_handler(ClientGoneError)
+    async def client_gone(request: Request, exc: ClientGoneError) -> Response:
+        client = request.client.host if request.client else "?"
+        log.info("%s went away before its %s %s was read", client, request.method,
+                 request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

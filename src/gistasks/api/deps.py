@@ -1,8 +1,12 @@
 """Typed dependencies: what a route handler is handed.
 
 ``CallDep`` gives a handler its :class:`Call`: the request's parameters (typed, for the
-parameters its endpoint declares), the answer format, and the deployment's services. The
-services come from the application, typed; nothing reaches past them to the store.
+parameters its endpoint declares), the answer format, the deployment's services and settings,
+and the caller. The services come from the application, typed; nothing reaches past them to
+the store.
+
+A token in a header or the query string is verified before the body is read, so a request
+with a bad token costs the server no body; a token in the body is verified once it is read.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from anyio import CapacityLimiter
 from fastapi import Depends
 from starlette.requests import Request
 
+from gistasks.api.forms import BodyBudget, read_values
 from gistasks.api.params import F_JSON, TOKEN, F, Form
 from gistasks.api.render import ApiError, output_format
-from gistasks.api.spec import endpoint_of
+from gistasks.api.spec import Auth, endpoint_of
 from gistasks.config import Settings
 from gistasks.services import Services
+from gistasks.services.auth import Identity
 from gistasks.store.records import UserRecord
 
 T = TypeVar("T")
@@ -43,42 +49,25 @@ def services_of(request: Request) -> Services:
     return services
 
 
-async def read_values(request: Request) -> dict[str, str]:
-    """Query and form parameters together (form values win), for GET and POST alike."""
-    values = dict(request.query_params)
-    if request.method == "POST":
-        form = await request.form()
-        for key, value in form.items():
-            if isinstance(value, str):
-                values[key] = value
-    # The error handlers cannot read the body again: they find the format here.
-    request.state.f = values.get("f", "")
-    for key, value in values.items():
-        if "\x00" in value or "\x00" in key:
-            # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.
-            raise ApiError(400, f"Invalid '{key.replace(chr(0), '')}'",
-                           ["Parameters may not contain NUL characters."])
-    return values
+def budget_of(request: Request) -> BodyBudget:
+    budget = request.app.state.body_budget
+    assert isinstance(budget, BodyBudget)
+    return budget
 
 
-async def body_format(request: Request) -> str:
-    """The ``f`` of a POST body nobody has read (an unknown route, a wrong method), or ""."""
-    try:
-        form = await request.form()
-    except Exception:  # a body that is not a form: no f in it
-        return ""
-    f = form.get("f")
-    return f if isinstance(f, str) else ""
+def header_token(request: Request) -> str | None:
+    """A token in ``X-Esri-Authorization: Bearer`` or ``Authorization: Bearer``."""
+    for header in ("x-esri-authorization", "authorization"):
+        value = request.headers.get(header, "")
+        if value.lower().startswith("bearer "):
+            return value[7:].strip() or None
+    return None
 
 
 def token_from(request: Request, values: dict[str, str]) -> str | None:
     """The token of the four ArcGIS transports: ``X-Esri-Authorization: Bearer``,
     ``Authorization: Bearer`` (a header wins), ``token=`` in the query or the body."""
-    for header in ("x-esri-authorization", "authorization"):
-        value = request.headers.get(header, "")
-        if value.lower().startswith("bearer "):
-            return value[7:].strip() or None
-    return values.get("token") or None
+    return header_token(request) or values.get("token") or None
 
 
 @dataclass
@@ -90,6 +79,8 @@ class Call:
     f: str
     services: Services
     settings: Settings
+    identity: Identity | None = None
+    """The verified token, once verified."""
 
     def caller(self) -> UserRecord:
         """The signed-in caller (499 without a token, 498 with a bad one)."""
@@ -99,11 +90,16 @@ class Call:
 
     def caller_if_any(self, required: bool = False) -> UserRecord | None:
         """The signed-in caller, or None for an anonymous call."""
-        request = self.request
-        return self.services.auth.identify(
-            token_from(request, self.form.values),
-            referer=request.headers.get("referer") or self.form.values.get("referer"),
-            client_ip=request.client.host if request.client else None, required=required)
+        auth = self.services.auth
+        referer = self.request.headers.get("referer") or self.form.values.get("referer")
+        if self.identity is None:
+            token = token_from(self.request, self.form.values)
+            if token is None:
+                return auth.identify(None, referer=referer, client_ip=self.client_ip,
+                                     required=required)
+            self.identity = auth.verify(token)
+        auth.check_binding(self.identity, referer=referer, client_ip=self.client_ip)
+        return self.identity.user
 
     def acting_for(self, username: str) -> UserRecord:
         """The user named in the path, when the caller is that user or an org admin."""
@@ -134,11 +130,23 @@ class Call:
 
 async def call(request: Request) -> Call:
     """The :class:`Call` of a request to a declared endpoint."""
-    values = await read_values(request)
+    services, settings = services_of(request), settings_of(request)
     endpoint = endpoint_of(request.scope.get("endpoint"))
+    identity = None
+    early = header_token(request) or request.query_params.get("token") or None
+    if endpoint is not None and endpoint.auth == Auth.REQUIRED and early is not None:
+        identity = services.auth.verify(early)
+    values = await read_values(request, settings.http, budget_of(request))
+    for key, value in values.items():
+        if "\x00" in value or "\x00" in key:
+            # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.
+            raise ApiError(400, f"Invalid '{key.replace(chr(0), '')}'",
+                           ["Parameters may not contain NUL characters."])
     declared = None if endpoint is None else (*endpoint.params, F, F_JSON, TOKEN)
     f = output_format(values, endpoint.default_format if endpoint else "html")
-    return Call(request, Form(values, declared), f, services_of(request), settings_of(request))
+    if identity is not None and header_token(request) is None and values.get("token") != early:
+        identity = None  # a token in the body wins over the query's: verify that one
+    return Call(request, Form(values, declared), f, services, settings, identity)
 
 
 CallDep = Annotated[Call, Depends(call)]

@@ -23,6 +23,7 @@ from gistasks.api.render import Family
 from gistasks.api.spec import Auth, Endpoint, Kind, endpoint_of
 from gistasks.api.views import BOOL, EPOCH_MS, INT, SHAPES, STR, ext, obj, ref
 from gistasks.services.limits import CATEGORY, DEFAULTS
+from gistasks.services.oauth import APP_TYPES
 from gistasks.tasktypes import Registry
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -38,6 +39,7 @@ PATH_PARAMETERS: dict[str, Json] = {
                 "example": "5837c7bc37ac404e8e3c16d9022b2b59"},
     "run_id": {"description": "A run id (32 hex digits).",
                "example": "dae1bfa5d6ec44349790ebb3f27dd4e1"},
+    "client_id": {"description": "A registered app's client id.", "example": "pythonapi"},
 }
 
 
@@ -115,6 +117,14 @@ def _schemas() -> Json:
         "AdminRunDone": obj({"status": {"const": "success"}, "success": {"const": True},
                               "taskId": STR, "runId": STR},
                              ("status", "success", "taskId", "runId")),
+        "OAuthApp": obj({
+            "client_id": STR, "appType": {"type": "string", "enum": list(APP_TYPES)},
+            "redirect_uris": {"type": "array", "items": STR}, "itemId": STR,
+            "registered": EPOCH_MS, "modified": EPOCH_MS, "title": ext(STR),
+            "portalRedirects": ext(BOOL, "The app may be redirected to the portal itself.")},
+            ("client_id", "appType", "redirect_uris", "registered", "modified"),
+            "A registered app (ArcGIS's Registered App)."),
+        "AppDone": obj({"success": {"const": True}, "client_id": STR}, ("success", "client_id")),
         "Limits": obj({CATEGORY: {"type": "array", "items": obj(
             {"limitName": {"type": "string", "enum": list(DEFAULTS)},
              "numLimit": {"type": "integer", "minimum": -1, "description": "-1: no limit."}},

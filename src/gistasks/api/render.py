@@ -30,12 +30,14 @@ class ApiError(Exception):
     """An error answer; ``family`` picks the envelope."""
 
     def __init__(self, code: int, message: str, details: list[str] | None = None,
-                 family: Family = Family.SHARING) -> None:
+                 family: Family = Family.SHARING, close: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or []
         self.family = family
+        self.close = close
+        """Close the connection after the answer (a refused body is not read to its end)."""
 
     def payload(self) -> dict[str, Any]:
         if self.family == Family.ADMIN:

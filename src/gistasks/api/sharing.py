@@ -4,6 +4,7 @@ the signed-in user, the portal, and users."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.responses import Response
@@ -26,9 +27,17 @@ TAG = "Sharing"
 router = APIRouter()
 
 
+def portal_url(c: Call) -> str:
+    """This portal's URL, context included: the configured public URL, else the one the
+    request reached (a proxy's forwarded headers count only from a trusted proxy)."""
+    if c.settings.public_url:
+        return c.settings.public_url
+    return f"{str(c.request.base_url).rstrip('/')}/{c.settings.context}"
+
+
 def sharing_url(c: Call) -> str:
-    """This server's Sharing API root, as the caller reaches it."""
-    return f"{str(c.request.base_url).rstrip('/')}/{c.settings.context}/sharing/rest"
+    """This server's Sharing API root, as clients reach it."""
+    return f"{portal_url(c)}/sharing/rest"
 
 
 @route(router, "/sharing/rest", READ, Endpoint(
@@ -108,12 +117,12 @@ async def community_self(c: CallDep) -> Response:
 async def portals_self(c: CallDep) -> Response:
     """The portal as the caller sees it; with a token, its ``user`` too."""
     user = c.caller_if_any()
-    url = c.request.url
+    url = urlsplit(portal_url(c))
     payload: dict[str, Any] = {
         "id": ORG_ID, "name": "gistasks", "portalName": "gistasks",
         "isPortal": True, "portalMode": "singletenant",
         "portalDeploymentType": "ArcGISEnterpriseOnKubernetes",
-        "portalHostname": f"{url.hostname}:{url.port}/{c.settings.context}",
+        "portalHostname": f"{url.netloc}{url.path}",
         "allSSL": True, "supportsOAuth": True, "currentVersion": PORTAL_VERSION,
         "helperServices": {}, "customBaseUrl": "", "urlKey": "", "access": "private",
     }

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 
 from gistasks.api.params import Param
+from gistasks.api.render import ApiError
 
 ATTRIBUTE = "gistasks_endpoint"
 READ = ("GET", "POST")
@@ -73,6 +74,12 @@ def route(router: APIRouter, path: str, methods: Sequence[str], endpoint: Endpoi
         return handler
 
     return register
+
+
+def needs_post(operation: str) -> ApiError:
+    """The answer to a GET of an operation that changes something."""
+    return ApiError(405, f"{operation} must be called with POST",
+                    [f"'{operation}' changes the server: send it as a POST request."])
 
 
 def endpoint_of(handler: object) -> Endpoint | None:

@@ -18,7 +18,13 @@ from gistasks.api.params import (
     Param,
     Text,
 )
-from gistasks.services.tasks import CRON_FIELDS, MAX_GRACE_S, MAX_INT32, TaskFields
+from gistasks.services.task_fields import (
+    CRON_FIELDS,
+    MAX_GRACE_S,
+    MAX_INT32,
+    MAX_TITLE,
+    TaskFields,
+)
 from gistasks.store.records import OverlapPolicy, RunRecord, RunStatus, Scope, TaskRecord
 from gistasks.tasktypes import Registry
 
@@ -63,7 +69,7 @@ CRON_SYNTAX = {"minute": "0-59 and `, - * /`", "hour": "0-23 and `, - * /`",
 CRON_EXAMPLES = {"minute": "*/5", "hour": "*", "dayOfMonth": "*", "month": "*",
                  "dayOfWeek": "?"}
 
-TITLE = Text("title", "Task title (at most 256 characters kept).", example="heartbeat")
+TITLE = Text("title", "Task title.", example="heartbeat", max_length=MAX_TITLE)
 PARAMETERS = Text("parameters", "The type's parameters: a JSON object as text. Secrets in it "
                   "are stored encrypted and shown masked.", example="{}", json_text=True)
 TASK_URL_ALIAS = Text("taskUrl", "Alias of `taskURL`, as the Python client spells it on "
@@ -73,7 +79,8 @@ START_DATE = EpochMs("startDate", "First moment the task may fire, epoch ms (epo
 END_DATE = EpochMs("endDate", "When the task stops, epoch ms; must be in the future and after "
                    "`startDate`.", example=4102444800000)
 MAX_OCCURRENCES = Integer("maxOccurrences", "How many times the task fires; -1 for unlimited "
-                          "(the default).", example=10, minimum=-1, maximum=MAX_INT32,
+                          "(the default). 0 is refused: disable a task to keep it from "
+                          "firing.", example=10, minimum=-1, maximum=MAX_INT32,
                           hint="unlimited")
 IS_ACTIVE = Boolean("isActive", "Whether the task is active (`true`/`false`; `1`/`0` and the "
                     "Python client's `True`/`False` are accepted).", example=True)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Boolean, Integer, Text
 from gistasks.api.render import render
-from gistasks.api.spec import POST, READ, Endpoint, route
+from gistasks.api.spec import GET, POST, READ, Endpoint, needs_post, route
 from gistasks.api.tasks import RUN_EDIT, USER_CREATE, USER_UPDATE, edit_run
 from gistasks.api.views import RUN, task_json
 from gistasks.services.tasks import SORT_FIELDS
@@ -92,12 +92,22 @@ async def all_scheduled_tasks(c: CallDep, portal_id: str) -> Response:
 @route(router, BASE + "/createTask", POST, Endpoint(
     "Create a task", "TaskDone", USER_CREATE.all,
     "The five cron fields are required; the answer is `{\"success\": true, \"taskId\": "
-    "...}`.", tag=TAG))
+    "...}`. The createTask page's examples also post to `community/users/<u>/createTask` and "
+    "`.../tasks/<id>/createTask`: both are createTask too.", tag=TAG),
+    aliases=["/sharing/rest/community/users/{username}/createTask",
+             TASK + "/createTask"])
 async def create_task(c: CallDep, username: str) -> Response:
     owner = c.acting_for(username)
     task = c.services.tasks.create(scope=Scope.USER, owner=owner.username,
                                    **USER_CREATE.fields(c.form))
     return render({"success": True, "taskId": task.id}, c.f, "Task created")
+
+
+@route(router, BASE + "/createTask", GET, Endpoint(
+    "createTask by GET (refused)", None, (),
+    "Always error 405: an operation that changes something is a POST.", tag=TAG))
+async def create_task_by_get(c: CallDep, username: str) -> Response:
+    raise needs_post("createTask")
 
 
 @route(router, TASK, READ, Endpoint("A task", "Task", tag=TAG))

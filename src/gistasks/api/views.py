@@ -3,7 +3,6 @@ source and describes itself in the OpenAPI document, so the two cannot drift apa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -11,9 +10,8 @@ from typing import Any, Generic, TypeVar
 from gistasks.api.params import EXTENSION
 from gistasks.cron import CronExpression
 from gistasks.engine.planner import task_schedule
-from gistasks.security.secretbox import mask
 from gistasks.services import Services
-from gistasks.services.tasks import CRON_FIELDS
+from gistasks.services.task_fields import CRON_FIELDS, shown
 from gistasks.services.users import privileges
 from gistasks.store.records import (
     OverlapPolicy,
@@ -92,17 +90,18 @@ class TaskView:
     schedule: CronExpression
     upcoming: list[int]
     internal_type: str
+    owner_id: str
 
     @classmethod
     def of(cls, task: TaskRecord, services: Services) -> TaskView:
         task_type = services.tasks.type_of(task)
         return cls(task, task_schedule(task), services.tasks.upcoming(task),
                    task_type.internal_name if task_type and task_type.internal_name
-                   else task.type)
+                   else task.type, services.users.id_of(task.owner))
 
 
 def _parameters(view: TaskView) -> Any:
-    return mask(json.loads(view.task.parameters or "{}"))
+    return shown(view.task.parameters)
 
 
 def _grace(view: TaskView) -> int | None:
@@ -164,8 +163,8 @@ ADMIN_TASK: Shape[TaskView] = Shape(
         lambda v: v.task.type),
     Out("taskTitle", {"type": "string", "description": "The same as `title`."},
         lambda v: v.task.title),
-    Out("ownerId", {"type": "string", "description": "The creating administrator."},
-        lambda v: v.task.owner),
+    Out("ownerId", {"type": "string", "description": "The id (32 hex digits) of the creating "
+                    "administrator."}, lambda v: v.owner_id),
     Out("orgId", STR, lambda v: ORG_ID),
     Out("generation", {"type": "integer", "description": "Revision counter of the task."},
         lambda v: v.task.generation),
@@ -227,7 +226,7 @@ USER: Shape[UserRecord] = Shape(
     Out("userType", STR, lambda u: "creatorUT"),
     Out("created", EPOCH_MS, lambda u: u.created),
     Out("modified", EPOCH_MS, lambda u: u.modified),
-    Out("id", STR, lambda u: u.username),
+    Out("id", {"type": "string", "description": "32 hex digits."}, lambda u: u.id),
     Out("access", STR, lambda u: "org"),
     Out("provider", STR, lambda u: "arcgis"),
     Out("groups", {"type": "array"}, lambda u: []),

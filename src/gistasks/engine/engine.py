@@ -88,7 +88,8 @@ class Engine:
         if changes:
             self.settings = replace(self.settings, **changes)
 
-    def _history_limit(self, task: TaskRecord) -> int:
+    def history_limit(self, task: TaskRecord) -> int:
+        """How many runs of ``task`` are kept (``TaskRunHistoryCount`` for user tasks)."""
         s = self.settings
         return s.history_system if task.scope == Scope.SYSTEM else s.history_user
 
@@ -107,7 +108,7 @@ class Engine:
         while True:
             now = self.now_ms()
             due = self.store.fires.claim_due(now, self.settings.claim_batch, self._plan,
-                                             self._history_limit,
+                                             self.history_limit,
                                              now + self.settings.lookahead_ms)
             total += len(due)
             if due:

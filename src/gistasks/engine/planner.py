@@ -52,7 +52,10 @@ def first_fire_ms(expr: CronExpression, now_ms: int, start_ms: int | None,
 
 
 def preview_fires(task: TaskRecord, count: int) -> list[int]:
-    """The task's next ``count`` fires from ``next_fire_at`` (epoch ms), within its end date."""
+    """The task's next ``count`` fires from ``next_fire_at`` (epoch ms), within its end date
+    and the occurrences it has left."""
+    if task.max_occurrences >= 0:
+        count = min(count, max(0, task.max_occurrences - task.occurrences))
     expr = task_schedule(task)
     out: list[int] = []
     t = task.next_fire_at

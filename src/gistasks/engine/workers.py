@@ -26,7 +26,7 @@ from gistasks.engine.executors import Cancellation, ExecutionError, run_in_child
 from gistasks.engine.settings import EngineSettings
 from gistasks.security.secretbox import SecretBox, SecretError
 from gistasks.store import Store
-from gistasks.store.records import ClaimedRun, RunOutcome, RunStatus
+from gistasks.store.records import ClaimedRun, RunOutcome, RunStatus, bounded
 from gistasks.tasktypes import Isolation, Outcome, Registry, RunContext, TaskType
 
 log = logging.getLogger("gistasks.engine")
@@ -38,6 +38,12 @@ POLL_MS = 500
 """How often the dispatcher looks for runs recorded by other nodes."""
 SETTLE_S = 2.0
 """How long cancelled work has to end at shutdown (cooperative work ends quickly)."""
+
+
+def _recorded(claimed: ClaimedRun, outcome: Outcome, started: int) -> RunOutcome:
+    """What the store records of an execution: its texts within their bound."""
+    return RunOutcome(claimed.run.id, outcome.status, bounded(outcome.result),
+                      bounded(outcome.url), started)
 
 
 @dataclass
@@ -96,10 +102,8 @@ class Workers:
             for c in claimed:
                 started = self.now_ms()
                 outcome = self._execute(c)
-                self.store.leases.finish(
-                    self.node, [RunOutcome(c.run.id, outcome.status, outcome.result,
-                                           outcome.url, started)],
-                    self.now_ms(), self.settings.failed_runs_to_disable)
+                self.store.leases.finish(self.node, [_recorded(c, outcome, started)],
+                                         self.now_ms(), self.settings.failed_runs_to_disable)
                 done += 1
 
     def _dispatch_loop(self) -> None:
@@ -177,8 +181,7 @@ class Workers:
             outcome = self._execute(claimed)
         except BaseException as exc:
             outcome = Outcome(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
-        self._outcomes.put(RunOutcome(claimed.run.id, outcome.status, outcome.result,
-                                      outcome.url, started))
+        self._outcomes.put(_recorded(claimed, outcome, started))
         with self._lock:
             self._leased.discard(claimed.run.id)
             self._started.discard(claimed.run.id)
@@ -192,11 +195,13 @@ class Workers:
             return Outcome(RunStatus.FAILED, f"unknown task type {claimed.task_type!r} on "
                                              f"node {self.node}")
         try:
-            params = self.secrets.open(json.loads(claimed.parameters or "{}"))
+            params = self.secrets.open(json.loads(claimed.parameters or "{}"),
+                                       claimed.run.task_id)
         except SecretError as exc:
             return Outcome(RunStatus.FAILED, str(exc))
-        except ValueError:
-            return Outcome(RunStatus.FAILED, "the task's parameters are not valid JSON")
+        except (ValueError, RecursionError):
+            return Outcome(RunStatus.FAILED, "the task's parameters cannot be read; update "
+                                             "the task to replace them")
         running = _Running(claimed, Cancellation())
         run = claimed.run
         ctx = RunContext(run.id, run.task_id, run.scheduled_for, claimed.owner, params,

@@ -16,6 +16,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from gistasks.config import MAX_TOKEN_MINUTES
 
@@ -86,21 +87,46 @@ def issue(key: bytes, claims: TokenClaims) -> str:
 def read(key: bytes, token: str, now_ms: int) -> TokenClaims:
     """The claims of a well-signed, unexpired token; raises TokenError (498) otherwise."""
     data = _opened(key, token)
-    try:
-        claims = TokenClaims(str(data["u"]), int(data["v"]), int(data["e"]), data.get("r"),
-                             data.get("i"))
-    except (ValueError, KeyError, TypeError):
-        raise TokenError("Invalid token.") from None
+    user, version, expires = data.get("u"), data.get("v"), data.get("e")
+    referer, ip = data.get("r"), data.get("i")
+    # Only what issue() writes is a token: a well-signed blob of any other shape (a key
+    # leaked to someone who signs an expiry of 1e400, say) is as invalid as a forged one.
+    if not (isinstance(user, str) and isinstance(version, int) and isinstance(expires, int)
+            and not isinstance(version, bool) and not isinstance(expires, bool)
+            and isinstance(referer, str | None) and isinstance(ip, str | None)):
+        raise TokenError("Invalid token.")
+    claims = TokenClaims(user, version, expires, referer, ip)
     if claims.expires <= now_ms:
         raise TokenError("Invalid token.")  # ArcGIS answers 498 for expired tokens too
     return claims
 
 
+def origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        return None
+    return scheme, host, port if port is not None else (443 if scheme == "https" else 80)
+
+
 def referer_matches(bound: str, given: str | None) -> bool:
-    """Lenient referer matching: the official client sends "" or "http" with every request."""
+    """Whether a request's referer satisfies a token bound to ``bound``.
+
+    A URL binds its origin exactly: scheme, host and port (``https://good.example`` is not
+    ``https://good.example.evil.com``, nor ``http://good.example``); any path is allowed
+    under it. Anything else (the official client binds its tokens to the bare word ``http``
+    and sends ``Referer: http``) must be sent back exactly."""
     if not given:
         return False
-    return given == bound or given.rstrip("/").startswith(bound.rstrip("/"))
+    want = origin(bound)
+    if want is None:
+        return given.strip() == bound.strip()
+    return origin(given) == want
 
 
 def seal(key: bytes, purpose: str, data: dict[str, object]) -> str:

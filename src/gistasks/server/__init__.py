@@ -7,6 +7,7 @@ until SIGINT or SIGTERM.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -15,9 +16,10 @@ import uvicorn
 from gistasks.api.app import create_app
 from gistasks.config import Settings
 from gistasks.engine import Engine, EngineSettings
-from gistasks.security.keys import load_key
+from gistasks.security.keys import load_key, make_private, private_dir
 from gistasks.security.secretbox import SecretBox
 from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
+from gistasks.server.http import guarded_protocol
 from gistasks.server.tls import ensure_certificate
 from gistasks.services import Services
 from gistasks.store import Store
@@ -34,8 +36,7 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
     engine = Engine(store, types=types or Registry.default(),
                     secrets=SecretBox(load_key(settings.data_dir, SECRET_KEY)),
                     settings=engine_settings)
-    return Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY),
-                          settings.token_max_minutes)
+    return Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY), settings)
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
@@ -43,12 +44,17 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
 
     Raises ConfigError, before anything is written, for a bad engine setting."""
     engine_settings = EngineSettings.from_environment()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Everything the server writes is its own: the database holds password hashes, the data
+    # directory the keys. Files made later (SQLite's -wal and -shm, job folders) inherit this.
+    os.umask(0o077)
+    private_dir(settings.data_dir)
+    make_private(settings.data_dir)
     cert, key = ensure_certificate(settings.data_dir, settings.host)
     admin = ensure_admin_password(settings)
     store = Store(settings.database_url)
     store.migrate()
     services = build(settings, store, engine_settings)
+    services.tasks.upgrade_secrets()
     created = services.users.ensure_admin(read_admin_password(settings))
     app = create_app(settings, services)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
@@ -65,6 +71,11 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         port=settings.port,
         ssl_certfile=str(cert),
         ssl_keyfile=str(key),
+        http=guarded_protocol(settings.http),
+        # X-Forwarded-For/-Proto only from the proxies named in the settings (uvicorn would
+        # believe 127.0.0.1 by default).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=int(engine_settings.shutdown_grace_s) + 5,

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from gistasks.config import Settings
+from gistasks.security.keys import private_dir, write_private
 
 ADMIN_PASSWORD_ENV = "GISTASKS_ADMIN_PASSWORD"
 
@@ -31,14 +32,12 @@ def ensure_admin_password(
     if env.get(ADMIN_PASSWORD_ENV):
         return AdminPassword("environment", f"the {ADMIN_PASSWORD_ENV} environment variable")
     path = settings.admin_password_file
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     if not path.exists():
         password = secrets.token_urlsafe(18)
         while not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
             password = secrets.token_urlsafe(18)  # the password policy wants both
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(password + "\n")
+        write_private(path, (password + "\n").encode(), exclusive=True)
     return AdminPassword("file", str(path))
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from gistasks.security.keys import private_dir, write_private
 
 CERT_NAME = "server-cert.pem"
 KEY_NAME = "server-key.pem"
@@ -19,10 +20,10 @@ KEY_NAME = "server-key.pem"
 def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
     """Return (certificate, key) paths in ``directory``, creating a self-signed pair if missing.
 
-    The key is written 0600 before any byte of it lands on disk. An existing pair is kept, so the
+    Both are written 0600 before any byte of them lands on disk. An existing pair is kept, so the
     certificate a client has pinned stays valid across restarts.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
@@ -48,10 +49,8 @@ def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

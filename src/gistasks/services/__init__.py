@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gistasks.config import Settings
 from gistasks.engine import Engine
-from gistasks.services.auth import AuthService
+from gistasks.services.auth import AuthService, SignInGuard
 from gistasks.services.limits import LimitService
-from gistasks.services.oauth import OAuthService
+from gistasks.services.oauth import AppService, OAuthService
 from gistasks.services.runs import RunService
 from gistasks.services.tasks import TaskService
 from gistasks.services.users import UserService
@@ -26,6 +27,7 @@ class Services:
     types: Registry
     users: UserService
     auth: AuthService
+    apps: AppService
     oauth: OAuthService
     limits: LimitService
     tasks: TaskService
@@ -34,13 +36,16 @@ class Services:
 
     @classmethod
     def build(cls, store: Store, engine: Engine, token_key: bytes,
-              token_max_minutes: int) -> Services:
+              settings: Settings) -> Services:
         """The services over ``store`` and ``engine`` (whose registry and secret box they
-        share), signing tokens with ``token_key``."""
+        share), signing tokens with ``token_key``, within the bounds of ``settings``."""
         users = UserService(store)
-        auth = AuthService(users, token_key, token_max_minutes)
+        auth = AuthService(users, SignInGuard(store, settings.sign_in), token_key,
+                           settings.token_max_minutes)
         limits = LimitService(store, engine)
-        return cls(types=engine.types, users=users, auth=auth, oauth=OAuthService(auth),
+        apps = AppService(store)
+        return cls(types=engine.types, users=users, auth=auth, apps=apps,
+                   oauth=OAuthService(store, auth, apps),
                    limits=limits, tasks=TaskService(store, engine, engine.types, limits),
                    runs=RunService(store, engine), engine=engine)
 

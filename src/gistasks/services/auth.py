@@ -8,9 +8,12 @@ the API hands in what the request carried.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 
+from gistasks.config import SignInPolicy
 from gistasks.security.tokens import (
     DEFAULT_MINUTES,
     TokenClaims,
@@ -26,8 +29,10 @@ from gistasks.services.errors import (
     TokenRequiredError,
 )
 from gistasks.services.users import UserService
+from gistasks.store import Store
 from gistasks.store.records import UserRecord
 
+log = logging.getLogger("gistasks.auth")
 ORG_ADMIN = "org_admin"
 
 
@@ -36,6 +41,78 @@ class SignInError(ServiceError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("Unable to generate token.", [detail])
+
+
+class LockedOutError(SignInError):
+    """Too many failed sign-ins for the account or from the address: no password is checked
+    until the lock ends."""
+
+    code = 429
+
+    def __init__(self, minutes: int) -> None:
+        super().__init__(f"Too many failed sign-ins; try again in {minutes} minute"
+                         f"{'s' if minutes != 1 else ''}.")
+        self.minutes = minutes
+
+
+class SignInGuard:
+    """Failed sign-ins counted per account and per client address, in the database (every
+    node sees them). A name that does not exist is counted like one that does, so the answers
+    do not tell them apart. Failures are logged with the name and the address, never the
+    password."""
+
+    def __init__(self, store: Store, policy: SignInPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    @staticmethod
+    def account_key(username: str) -> str:
+        return f"account:{username.strip().lower()[:128]}"
+
+    @staticmethod
+    def address_key(address: str | None) -> str:
+        return f"address:{address or '?'}"
+
+    def check(self, username: str, address: str | None) -> None:
+        """LockedOutError while the account or the address is locked."""
+        now = now_ms()
+        states = self.store.sign_ins.get([self.account_key(username),
+                                          self.address_key(address)])
+        until = max((s.locked_until for s in states.values()), default=0)
+        if until > now:
+            raise LockedOutError(max(1, math.ceil((until - now) / 60_000)))
+
+    def failed(self, username: str, address: str | None) -> None:
+        p, now = self.policy, now_ms()
+        account = self.store.sign_ins.failed(self.account_key(username), now,
+                                             p.window_s * 1000, p.account_failures,
+                                             p.lockout_s * 1000)
+        source = self.store.sign_ins.failed(self.address_key(address), now,
+                                            p.window_s * 1000, p.address_failures,
+                                            p.lockout_s * 1000)
+        log.warning("failed sign-in for %r from %s (%d for the account, %d from the address "
+                    "in %d min)%s", username[:128], address or "?", account.failures,
+                    source.failures, p.window_s // 60,
+                    "; locked" if max(account.locked_until, source.locked_until) > now else "")
+
+    def succeeded(self, username: str) -> None:
+        self.store.sign_ins.clear(self.account_key(username))
+
+    def unlock_account(self, username: str) -> bool:
+        """End an account's lock (and forget its failures); False if it had none."""
+        return self.store.sign_ins.clear(self.account_key(username))
+
+    def unlock_address(self, address: str) -> bool:
+        """End an address's block (and forget its failures); False if it had none."""
+        return self.store.sign_ins.clear(self.address_key(address))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified token and the user it stands for (its binding not yet checked)."""
+
+    claims: TokenClaims
+    user: UserRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +130,25 @@ def now_ms() -> int:
 class AuthService:
     """Tokens under the deployment's key, checked against the users."""
 
-    def __init__(self, users: UserService, token_key: bytes, max_minutes: int) -> None:
+    def __init__(self, users: UserService, guard: SignInGuard, token_key: bytes,
+                 max_minutes: int) -> None:
         self.users = users
+        self.guard = guard
         self.token_key = token_key
         self.max_minutes = max_minutes
         """The longest lifetime of any token (``GISTASKS_TOKEN_MAX_MINUTES``)."""
+
+    def sign_in(self, username: str, password: str, address: str | None) -> UserRecord | None:
+        """The user if the name and password match and the user is enabled, else None (a
+        failure, counted). LockedOutError, without a password check, while the account or the
+        address is locked."""
+        self.guard.check(username, address)
+        user = self.users.authenticate(username, password)
+        if user is None:
+            self.guard.failed(username, address)
+            return None
+        self.guard.succeeded(username)
+        return user
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -97,7 +188,7 @@ class AuthService:
             bound_ip = request_ip
         elif client:
             raise SignInError("'client' must be referer, ip or requestip.")
-        user = self.users.authenticate(username, password)
+        user = self.sign_in(username, password, request_ip)
         if user is None:
             raise SignInError("Invalid username or password.")
         return self.issue(user, self.minutes(None if expiration is None else int(expiration)),
@@ -112,16 +203,30 @@ class AuthService:
             if required:
                 raise TokenRequiredError()
             return None
+        identity = self.verify(token)
+        self.check_binding(identity, referer=referer, client_ip=client_ip)
+        return identity.user
+
+    def verify(self, token: str) -> Identity:
+        """A token that is well signed, unexpired and still stands for its user (binding
+        aside); InvalidTokenError otherwise. Cheap: a request's token is verified before its
+        body is read."""
         try:
             claims = read(self.token_key, token, now_ms())
         except TokenError:
             raise InvalidTokenError() from None
-        user = self.current_user(claims.username, claims.version)
+        return Identity(claims, self.current_user(claims.username, claims.version))
+
+    @staticmethod
+    def check_binding(identity: Identity, *, referer: str | None,
+                      client_ip: str | None) -> None:
+        """InvalidTokenError if the token is bound to a referer or an address this request
+        does not come from."""
+        claims = identity.claims
         if claims.referer is not None and not referer_matches(claims.referer, referer):
             raise InvalidTokenError(["The token is bound to another referer."])
         if claims.ip is not None and client_ip != claims.ip:
             raise InvalidTokenError(["The token is bound to another IP address."])
-        return user
 
     def current_user(self, username: str, version: int) -> UserRecord:
         """The user a credential was issued to, if it still stands: the user exists, is

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, int] = {
     "ExecuteWorkflowManagerOrgLimit": -1,
     "GPServiceUserLimit": -1,
     "GPServiceOrgLimit": -1,
+    "ScheduledTasksUserLimit": 250,
     "FailedRunsToDisableTask": EngineSettings.failed_runs_to_disable,
     "TaskRunHistoryCount": EngineSettings.history_user,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gistasks.engine import Engine
 from gistasks.services.errors import InvalidParameterError, NotFoundError
 from gistasks.store import Store
-from gistasks.store.records import RunRecord, RunStatus, TaskRecord
+from gistasks.store.records import MAX_RESULT_CHARS, RunRecord, RunStatus, TaskRecord
 
 
 class RunService:
@@ -32,7 +32,10 @@ class RunService:
             checked = RunStatus(status.strip().lower())
         except ValueError:
             raise InvalidParameterError("status", f"'status' must be one of "
-                          f"{', '.join(RunStatus)}") from None
+                                        f"{', '.join(RunStatus)}") from None
+        if result is not None and len(result) > MAX_RESULT_CHARS:
+            raise InvalidParameterError("result", f"'result' must have at most "
+                                        f"{MAX_RESULT_CHARS} characters")
         updated = self.store.runs.update(run.id, status=checked,
                                          result=run.result if result is None else result,
                                          modified=self.engine.now_ms())

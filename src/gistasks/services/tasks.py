@@ -11,16 +11,13 @@ never replays old fires.
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
-from gistasks.cron import CronExpression, CronSyntaxError
+from gistasks import jsonsafe
 from gistasks.engine import Engine
 from gistasks.engine.planner import first_fire_ms, preview_fires, task_schedule
-from gistasks.security.secretbox import SecretError
+from gistasks.security.secretbox import SECRET_WORDS, SecretError
 from gistasks.services.errors import (
     InvalidParameterError,
     MissingParameterError,
@@ -28,25 +25,17 @@ from gistasks.services.errors import (
     RefusedError,
 )
 from gistasks.services.limits import LimitService
+from gistasks.services.task_fields import TaskFields, columns, schedule, stored_value
 from gistasks.services.users import privileges
 from gistasks.store import Store, new_id
 from gistasks.store.records import OverlapPolicy, RunRecord, Scope, TaskRecord, TaskState
 from gistasks.store.tasks import SORT_COLUMNS
 from gistasks.tasktypes import Registry, TaskType
 
-CRON_FIELDS = ("minute", "hour", "dayOfMonth", "month", "dayOfWeek")
-"""The cron fields of createTask, in order (ArcGIS names)."""
-MIN_INTERVAL_S = 60
-"""A user task fires at most once a minute (ArcGIS's limit); a system task may fire more."""
-MAX_TITLE = 256
-MAX_INT32 = 2**31 - 1
-MAX_EPOCH_MS = 253_402_300_799_999
-"""9999-12-31T23:59:59.999Z: the last moment a date may name."""
-MAX_GRACE_S = 2_000_000
-"""About 23 days: the column holds the grace in milliseconds in 32 bits."""
 PREVIEW_FIRES = 5
 """How many upcoming fires a task shows (``nextStarts``)."""
 SORT_FIELDS = SORT_COLUMNS
+TASKS_LIMIT = "ScheduledTasksUserLimit"
 
 
 class TaskError(RefusedError):
@@ -54,31 +43,6 @@ class TaskError(RefusedError):
 
     def __init__(self, reason: str, operation: str = "change the task") -> None:
         super().__init__(operation, reason)
-
-
-class TaskFields(TypedDict, total=False):
-    """What a client sets on a task. On create, absent means the default; on update, keep.
-
-    The schedule is either ``cron`` (the ArcGIS fields ``minute`` … ``dayOfWeek``, optionally
-    ``second`` and ``year``; on update any subset, the rest kept) or ``cron_expression`` (a
-    whole Quartz expression)."""
-
-    type: str
-    title: str
-    item_id: str
-    task_url: str
-    parameters: str | Mapping[str, Any]
-    cron: Mapping[str, str]
-    cron_expression: str
-    time_zone: str
-    dst_gap: str
-    dst_overlap: str
-    start_date: int
-    end_date: int
-    max_occurrences: int
-    overlap_policy: str
-    misfire_grace_s: float
-    active: bool
 
 
 class TaskService:
@@ -134,7 +98,7 @@ class TaskService:
         task_type = self._type(fields.get("type"), scope)
         now = self.engine.now_ms()
         task_id = new_id()
-        expr = self._schedule(fields, None, scope)
+        expr = schedule(fields, None, scope)
         draft = TaskRecord(
             id=task_id, scope=scope, owner=owner, type=task_type.name, title="", item_id=None,
             task_url=None, parameters="{}", cron_expression=expr.expression,
@@ -143,13 +107,15 @@ class TaskService:
             consecutive_failures=0, active=True, task_state=TaskState.ACTIVE,
             misfire_grace_ms=None, overlap_policy=OverlapPolicy.SKIP, next_fire_at=None,
             last_start=None, created=now, updated=now, generation=0)
-        task = replace(draft, **self._columns(fields, task_type, None, now))
+        task = replace(draft, **columns(fields, task_type, None, now, task_id,
+                                        self.engine.secrets))
         active = fields.get("active", True)
         nxt = first_fire_ms(expr, now, task.start_date, task.end_date)
         if nxt is None:
             raise TaskError("the schedule never fires between its start and end dates",
                             "create the task")
         self._check_owner_may(task_type, owner, scope, "create the task")
+        self._check_quota(owner, scope)
         if active:
             self._check_room(task_type.name, owner, None, "create the task")
         task = replace(task, active=active, next_fire_at=nxt if active else None,
@@ -165,8 +131,8 @@ class TaskService:
         task = self._require(task_id)
         task_type = self._type(fields.get("type", task.type), task.scope)
         now = self.engine.now_ms()
-        expr = self._schedule(fields, task, task.scope)
-        changes = self._columns(fields, task_type, task, now)
+        expr = schedule(fields, task, task.scope)
+        changes = columns(fields, task_type, task, now, task.id, self.engine.secrets)
         changes.update(type=task_type.name, cron_expression=expr.expression,
                        time_zone=expr.timezone, dst_gap=expr.dst_gap,
                        dst_overlap=expr.dst_overlap)
@@ -232,11 +198,31 @@ class TaskService:
         if not self.store.tasks.delete(task_id):
             raise NotFoundError(f"Task '{task_id}' was not found.")
 
+    def upgrade_secrets(self) -> int:
+        """Seal anew, bound to their task, the secrets stored before binding existed, and
+        seal the secret values stored in clear before whole values were sealed; returns how
+        many tasks changed. The server does this at start."""
+        changed = 0
+        for task_id, text in self.store.tasks.parameters_mentioning(SECRET_WORDS):
+            stored = stored_value(text)
+            if stored is None:
+                continue
+            try:
+                resealed = jsonsafe.dumps(self.engine.secrets.reseal(stored, task_id))
+            except SecretError:
+                continue  # not openable here: left as it is, its runs say why
+            if resealed != text:
+                self.store.tasks.set_parameters(task_id, resealed)
+                changed += 1
+        return changed
+
     def run_now(self, task_id: str) -> RunRecord:
-        """Queue one run of the task now, outside its schedule (it does not count as a fire)."""
-        self._require(task_id)
+        """Queue one run of the task now, outside its schedule (it does not count as a fire);
+        the task's run history stays within its bound."""
         now = self.engine.now_ms()
-        run = self.store.runs.insert(task_id, now, now)
+        task = self._require(task_id)
+        run = self.store.runs.insert(task_id, now, now,
+                                     keep=self.engine.history_limit(task))
         if run is None:
             raise TaskError("a run for this instant already exists; try again",
                             "run the task")
@@ -262,133 +248,6 @@ class TaskService:
                           message=f"Invalid 'type' '{name}'")
         return task_type
 
-    def _schedule(self, fields: TaskFields, current: TaskRecord | None,
-                  scope: Scope) -> CronExpression:
-        """The task's cron expression from ``cron_expression`` or the cron fields (the
-        current task filling gaps on update), in its time zone; a user task may fire at most
-        once a minute."""
-        zone = fields.get("time_zone") or (current.time_zone if current else "UTC")
-        gap = fields.get("dst_gap") or (current.dst_gap if current else "shift")
-        overlap = fields.get("dst_overlap") or (current.dst_overlap if current else "earlier")
-        try:
-            if "cron_expression" in fields:
-                expr = CronExpression(fields["cron_expression"], timezone=zone, dst_gap=gap,
-                                      dst_overlap=overlap)
-            else:
-                expr = self._from_fields(fields.get("cron", {}), current, zone, gap, overlap)
-        except CronSyntaxError as exc:
-            raise InvalidParameterError(exc.field or "cronExpression", str(exc)) from None
-        interval = expr.interval_seconds()
-        if scope == Scope.USER and 0 < interval < MIN_INTERVAL_S:
-            raise InvalidParameterError(
-                "schedule", f"A task may fire at most once a minute; this one fires every "
-                f"{interval} s.", message="Invalid schedule")
-        return expr
-
-    @staticmethod
-    def _from_fields(given: Mapping[str, str], current: TaskRecord | None, zone: str,
-                     gap: str, overlap: str) -> CronExpression:
-        fields: dict[str, str] = dict(task_schedule(current).fields) if current else {}
-        for name in (*CRON_FIELDS, "second", "year"):
-            if given.get(name, "") != "":
-                fields[name] = given[name]
-            elif current is None and name in CRON_FIELDS:
-                raise MissingParameterError(name, f"The cron field '{name}' is required.")
-        return CronExpression.from_fields(
-            second=fields.get("second", "0"), minute=fields["minute"], hour=fields["hour"],
-            dayOfMonth=fields["dayOfMonth"], month=fields["month"],
-            dayOfWeek=fields["dayOfWeek"], year=fields.get("year"), timezone=zone,
-            dst_gap=gap, dst_overlap=overlap)
-
-    def _columns(self, fields: TaskFields, task_type: TaskType, current: TaskRecord | None,
-                 now: int) -> dict[str, Any]:
-        """The columns ``fields`` set, each checked (the schedule aside)."""
-        out: dict[str, Any] = {}
-        if "title" in fields:
-            out["title"] = fields["title"][:MAX_TITLE]
-        if fields.get("item_id"):
-            out["item_id"] = fields["item_id"]
-        if fields.get("task_url"):
-            out["task_url"] = fields["task_url"]
-        if task_type.needs_item and not (out.get("item_id") or (current and current.item_id)):
-            raise MissingParameterError(
-                "itemId", f"A {task_type.name} task runs on an item: give its itemId.")
-        if task_type.needs_task_url and not (out.get("task_url")
-                                             or (current and current.task_url)):
-            raise MissingParameterError(
-                "taskURL", f"A {task_type.name} task calls a service: give its taskURL.")
-        given = fields.get("parameters")
-        if isinstance(given, str) and not given.strip():
-            given = None  # a blank form field: none given
-        if given is not None:
-            out["parameters"] = self._parameters(given, task_type, current)
-        elif current is None:
-            out["parameters"] = self._parameters({}, task_type, None)
-        if "max_occurrences" in fields:
-            count = fields["max_occurrences"]
-            if not -1 <= count <= MAX_INT32:
-                raise InvalidParameterError("maxOccurrences",
-                              f"'maxOccurrences' must be from -1 (unlimited) to {MAX_INT32}")
-            out["max_occurrences"] = count
-        out.update(self._dates(fields, current, now))
-        if "overlap_policy" in fields:
-            try:
-                out["overlap_policy"] = OverlapPolicy(fields["overlap_policy"])
-            except ValueError:
-                raise InvalidParameterError("overlapPolicy",
-                                            "'overlapPolicy' is skip or allow") from None
-        if "misfire_grace_s" in fields:
-            seconds = fields["misfire_grace_s"]
-            if not (math.isfinite(seconds) and 0 <= seconds <= MAX_GRACE_S):
-                raise InvalidParameterError(
-                    "misfireGraceSeconds", f"'misfireGraceSeconds' must be a number of seconds "
-                    f"from 0 to {MAX_GRACE_S}")
-            out["misfire_grace_ms"] = int(seconds * 1000)
-        return out
-
-    @staticmethod
-    def _dates(fields: TaskFields, current: TaskRecord | None, now: int) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for key, name in (("start_date", "startDate"), ("end_date", "endDate")):
-            if key in fields:
-                value = fields[key]  # type: ignore[literal-required]
-                if not 0 <= value <= MAX_EPOCH_MS:
-                    raise InvalidParameterError(
-                        name, f"'{name}' must be a time in epoch milliseconds")
-                out[key] = value
-        if "end_date" in out:
-            end = out["end_date"]
-            if end <= now:
-                raise InvalidParameterError("endDate", "'endDate' is in the past")
-            start = out.get("start_date", current.start_date if current else None)
-            if start is not None and end <= start:
-                raise InvalidParameterError("endDate", "'endDate' is before 'startDate'")
-        return out
-
-    def _parameters(self, given: str | Mapping[str, Any], task_type: TaskType,
-                    current: TaskRecord | None) -> str:
-        """The stored JSON of a task's parameters: an object, checked by its type, with every
-        secret sealed (a mask keeps the secret stored at the same place)."""
-        if isinstance(given, str):
-            try:
-                given = json.loads(given, parse_constant=_reject_constant)
-            except ValueError:
-                raise InvalidParameterError(
-                    "parameters", "'parameters' must be a JSON object.") from None
-        if not isinstance(given, Mapping):
-            raise InvalidParameterError("parameters", "'parameters' must be a JSON object.")
-        try:
-            checked = task_type.validate(dict(given))
-        except ValueError as exc:
-            raise InvalidParameterError("parameters", str(exc)) from None
-        previous = json.loads(current.parameters) if current and current.parameters else None
-        try:
-            sealed = self.engine.secrets.seal(checked, previous)
-        except SecretError as exc:
-            raise TaskError(str(exc), "create the task" if current is None
-                            else "update the task") from None
-        return json.dumps(sealed)
-
     def _check_owner_may(self, task_type: TaskType, owner: str, scope: Scope,
                          operation: str) -> None:
         """The owner of a user task must hold the privilege its type declares."""
@@ -400,12 +259,16 @@ class TaskService:
             raise TaskError(f"{owner} does not have the privilege to schedule "
                             f"{task_type.name} tasks ({needed})", operation)
 
+    def _check_quota(self, owner: str, scope: Scope) -> None:
+        """A user may own at most ``ScheduledTasksUserLimit`` user tasks, active or not."""
+        limit = self.limits.current()[TASKS_LIMIT]
+        if scope == Scope.USER and limit >= 0 and self.store.tasks.count(scope, owner) >= limit:
+            raise TaskError(f"{owner} already has {limit} tasks, the limit ({TASKS_LIMIT}); "
+                            f"delete one first", "create the task")
+
     def _check_room(self, task_type: str, owner: str, exclude_id: str | None,
                     operation: str) -> None:
         reason = self.limits.room_for(task_type, owner, exclude_id)
         if reason is not None:
             raise TaskError(reason, operation)
 
-
-def _reject_constant(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")

@@ -18,7 +18,7 @@ from gistasks.security.passwords import (
     verify_password,
 )
 from gistasks.services.errors import ServiceError
-from gistasks.store import Store
+from gistasks.store import Store, new_id
 from gistasks.store.records import UserRecord
 
 USER_PRIVILEGES = (
@@ -84,6 +84,7 @@ class UserService:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._ids: dict[str, str] = {}
 
     @staticmethod
     def _now() -> int:
@@ -103,7 +104,8 @@ class UserService:
             raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         check_password(password)
         now = self._now()
-        user = UserRecord(username=username, full_name=full_name, email=email, role=role,
+        user = UserRecord(username=username, id=new_id(), full_name=full_name, email=email,
+                          role=role,
                           password_hash=hash_password(password), disabled=False,
                           credentials_version=0, created=now, modified=now)
         if not self.store.users.insert(user):
@@ -143,6 +145,17 @@ class UserService:
     def get(self, username: str) -> UserRecord | None:
         """The user named ``username`` (without regard to case), or None."""
         return self.store.users.get(username)
+
+    def id_of(self, username: str) -> str:
+        """The 32-hex id of the user named ``username`` ("" if there is none). Ids never
+        change, so each is looked up once."""
+        found = self._ids.get(username)
+        if found is None:
+            user = self.store.users.get(username)
+            if user is None:
+                return ""
+            found = self._ids[username] = user.id
+        return found
 
     def authenticate(self, username: str, password: str) -> UserRecord | None:
         """The user if the name and password match and the user is enabled, else None."""

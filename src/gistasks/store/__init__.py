@@ -3,7 +3,8 @@ database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations i
 ``migrations/``. Nothing above this package writes SQL.
 
 ``Store`` gathers the parts: ``store.tasks``, ``store.runs``, ``store.fires`` (recording due
-fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``. Records
+fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``, ``store.oauth``
+(registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins). Records
 (``store.records``) are what flows upward; the API sees records, never the store.
 """
 
@@ -13,7 +14,9 @@ from gistasks.store._db import Database, new_id
 from gistasks.store.fires import FireStore, Planner
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
+from gistasks.store.oauth import OAuthStore
 from gistasks.store.runs import RunStore
+from gistasks.store.signins import SignInStore
 from gistasks.store.tasks import TaskStore
 from gistasks.store.users import UserStore
 
@@ -29,6 +32,8 @@ class Store:
         self.leases = LeaseStore(self.db)
         self.users = UserStore(self.db)
         self.limits = LimitStore(self.db)
+        self.oauth = OAuthStore(self.db)
+        self.sign_ins = SignInStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,6 +27,19 @@ class RunStatus(StrEnum):
     SUBMITFAILED = "submitfailed"
 
 
+MAX_RESULT_CHARS = 64 * 1024
+"""A run's ``result`` (and ``url``) holds at most this many characters: an executor's longer
+text is cut, a longer one sent by hand refused."""
+
+
+def bounded(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    note = f" … ({len(text) - limit + 64} more characters cut)"
+    return text[:limit - 64] + note[:64]
+
+
 ACTIVE_RUN_STATES = (RunStatus.SCHEDULED, RunStatus.EXECUTING)
 """A run in one of these is queued or executing: it keeps its task busy."""
 
@@ -188,6 +201,8 @@ class UserRecord:
     which revokes the tokens issued before."""
 
     username: str
+    id: str
+    """32 hex digits, as ArcGIS user ids (``ownerId``)."""
     full_name: str
     email: str
     role: str
@@ -201,3 +216,30 @@ class UserRecord:
     def from_row(cls, row: Any) -> UserRecord:
         """From a row of ``select(users)`` (columns in table order, which is field order)."""
         return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthAppRecord:
+    """A registered OAuth application (ArcGIS registers apps as items; here, as rows)."""
+
+    client_id: str
+    title: str
+    app_type: str
+    redirect_uris: tuple[str, ...]
+    portal_redirects: bool
+    """The app may also be redirected to the portal itself (the official client offers
+    ``https://<portal host>`` first)."""
+    item_id: str
+    owner: str
+    created: int
+    modified: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignInFailures:
+    """Failed sign-ins counted for one account or one client address."""
+
+    key: str
+    failures: int
+    window_start: int
+    locked_until: int

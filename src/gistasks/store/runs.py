@@ -22,14 +22,19 @@ class RunStore:
         self.db = db
 
     def insert(self, task_id: str, scheduled_for: int, now: int,
-               status: RunStatus = RunStatus.SCHEDULED, result: str = "") -> RunRecord | None:
-        """Queue one run of a task (a manual run); None if that fire time is already recorded."""
+               status: RunStatus = RunStatus.SCHEDULED, result: str = "",
+               keep: int | None = None) -> RunRecord | None:
+        """Queue one run of a task (a manual run); None if that fire time is already recorded.
+        With ``keep``, the task's history is pruned to that many runs in the same
+        transaction, as for scheduled fires."""
         record = RunRecord(id=new_id(), task_id=task_id, scheduled_for=scheduled_for,
                            status=status, result=result, url="", node=None, lease_until=None,
                            attempt=0, created=now, started=None, ended=None, modified=now)
         with self.db.write() as conn:
             if not self.db.insert_new(conn, runs, [asdict(record)], UNIQUE_FIRE):
                 return None
+            if keep is not None:
+                prune(conn, task_id, keep)
         return record
 
     def get(self, run_id: str) -> RunRecord | None:

@@ -81,6 +81,7 @@ users = Table(
     "users",
     metadata,
     Column("username", String(128), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),  # 32 hex digits, as ArcGIS ids
     Column("full_name", String(256), nullable=False, default=""),
     Column("email", String(256), nullable=False, default=""),
     Column("role", String(32), nullable=False),
@@ -96,4 +97,34 @@ limits = Table(
     metadata,
     Column("name", String(64), primary_key=True),  # ArcGIS limitName: ExecuteNotebooksUserLimit…
     Column("value", BigInteger, nullable=False),
+)
+
+oauth_apps = Table(
+    "oauth_apps",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("title", String(256), nullable=False, default=""),
+    Column("app_type", String(16), nullable=False, default="browser"),
+    Column("redirect_uris", Text, nullable=False, default="[]"),  # a JSON list
+    Column("portal_redirects", Boolean, nullable=False, default=False),
+    Column("item_id", String(64), nullable=False, default=""),
+    Column("owner", String(128), nullable=False, default=""),
+    Column("created", BigInteger, nullable=False),
+    Column("modified", BigInteger, nullable=False),
+)
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),  # a code can be exchanged while its row lives
+    Column("expires", BigInteger, nullable=False),
+)
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "account:<name>" or "address:<ip>"
+    Column("failures", Integer, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False, default=0),
 )

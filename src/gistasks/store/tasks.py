@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from gistasks.store._db import Database
 from gistasks.store.records import Scope, TaskRecord
@@ -114,6 +114,21 @@ class TaskStore:
         with self.db.write() as conn:
             conn.execute(delete(runs).where(runs.c.task_id == task_id))
             return bool(conn.execute(delete(tasks).where(tasks.c.id == task_id)).rowcount)
+
+    def parameters_mentioning(self, words: Collection[str]) -> list[tuple[str, str]]:
+        """(id, parameters) of the tasks whose parameters' text holds one of ``words``
+        (without regard to case)."""
+        text = func.lower(tasks.c.parameters)
+        with self.db.read() as conn:
+            rows = conn.execute(select(tasks.c.id, tasks.c.parameters).where(
+                or_(*(text.contains(w.lower(), autoescape=True) for w in words)))).all()
+        return [(r.id, r.parameters) for r in rows]
+
+    def set_parameters(self, task_id: str, parameters: str) -> None:
+        """Replace a task's parameters text as it is (the task's revision is kept)."""
+        with self.db.write() as conn:
+            conn.execute(update(tasks).where(tasks.c.id == task_id)
+                         .values(parameters=parameters))
 
     def earliest_fire(self) -> int | None:
         """The earliest ``next_fire_at`` of an active task, or None."""

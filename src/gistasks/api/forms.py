@@ -1,0 +1,239 @@
+"""Reading a request's parameters: the query string and a form body (url-encoded or
+multipart), strictly and within bounds.
+
+* A body larger than ``max_body_bytes`` is refused (413) before a byte of it is read when it
+  says its length, as soon as it passes the bound when it does not; all bodies being received
+  at once share ``body_budget_bytes`` (beyond it, 503: try again). Either way the connection
+  is closed, so the rest of a refused body is not read.
+* At most ``max_fields`` parameters, query and body together.
+* Names and values are UTF-8: a parameter that is not is refused naming it, never turned into
+  U+FFFD. A multipart part sent as a file is read like any other field (it must be text).
+* ``f`` is remembered as soon as it is seen, so that an error about the body itself still
+  answers in the format the client asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import unquote_to_bytes
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from gistasks.api.render import ApiError
+from gistasks.config import HttpLimits
+
+log = logging.getLogger("gistasks.http")
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+SNIFF_BYTES = 64 * 1024
+"""How much of an unread body an error answer looks through for ``f``."""
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before its request was read."""
+
+
+class BodyBudget:
+    """The bytes of request bodies being received now, all requests together. One event loop
+    uses it, so plain counting is safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
+def _too_large(size: str, limit: int) -> ApiError:
+    return ApiError(413, "Request body too large",
+                    [f"The body is {size} bytes; this server takes at most {limit} bytes."],
+                    close=True)
+
+
+def _busy() -> ApiError:
+    return ApiError(503, "The server is receiving too much at once",
+                    ["Too many large requests are being received; try again in a moment."],
+                    close=True)
+
+
+def _text(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"Invalid '{name}'", [f"'{name}' is not UTF-8 text."]) from None
+
+
+def _name(data: bytes) -> str:
+    return _text(data, data.decode("utf-8", "replace"))
+
+
+class _Values:
+    """Parameters as they are read, counted against the bound."""
+
+    def __init__(self, request: Request, limits: HttpLimits) -> None:
+        self.request = request
+        self.limit = limits.max_fields
+        self.items: dict[str, str] = {}
+        self.count = 0
+
+    def add(self, name: str, value: str) -> None:
+        self.count += 1
+        if self.count > self.limit:
+            raise ApiError(400, "Too many parameters",
+                           [f"A request may carry at most {self.limit} parameters."])
+        if name == "f":
+            self.request.state.f = value
+        self.items[name] = value
+
+    def add_urlencoded(self, raw: bytes) -> None:
+        for pair in raw.split(b"&"):
+            if not pair:
+                continue
+            name, _, value = pair.partition(b"=")
+            key = _name(unquote_to_bytes(name.replace(b"+", b" ")))
+            self.add(key, _text(unquote_to_bytes(value.replace(b"+", b" ")), key))
+
+
+async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) -> dict[str, str]:
+    """The request's parameters (a body value wins over a query value of the same name);
+    ApiError for a body or parameter outside the bounds."""
+    request.state.f = ""  # from here on, an error answer does not read the body itself
+    values = _Values(request, limits)
+    values.add_urlencoded(request.scope.get("query_string", b""))
+    media, _ = parse_options_header(request.headers.get("content-type", ""))
+    kind = media.decode("latin-1").lower()
+    if request.method == "POST" and kind in (FORM, MULTIPART):
+        body = await _read_body(request, limits, budget)
+        try:
+            if kind == FORM:
+                values.add_urlencoded(body)
+            else:
+                _add_multipart(values, request.headers.get("content-type", ""), body,
+                               limits.max_body_bytes)
+        except ApiError:
+            if not getattr(request.state, "f", ""):
+                request.state.f = sniff_format(body)
+            raise
+        finally:
+            budget.give(len(body))
+    request.state.f = values.items.get("f", "")
+    return values.items
+
+
+async def _read_body(request: Request, limits: HttpLimits, budget: BodyBudget) -> bytes:
+    """The whole body, within its bound and the shared budget (the caller gives back
+    ``len(body)`` of the budget when done with it)."""
+    limit = limits.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, "Invalid request", ["Content-Length is not a number."],
+                           close=True)
+        if int(declared) > limit:
+            if not request.state.f:
+                request.state.f = sniff_format(await _head(request))
+            raise _too_large(declared, limit)
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            if len(body) + len(chunk) > limit:
+                budget.give(len(body))
+                raise _too_large(f"more than {limit}", limit)
+            if not budget.take(len(chunk)):
+                budget.give(len(body))
+                raise _busy()
+            body += chunk
+    except ClientDisconnect:
+        budget.give(len(body))
+        raise ClientGoneError() from None
+    return bytes(body)
+
+
+def _add_multipart(values: _Values, content_type: str, body: bytes, limit: int) -> None:
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "Invalid request body", ["The multipart body has no boundary."])
+    parts: list[tuple[bytes, bytes]] = []  # (Content-Disposition, data) of each part
+    header = [b"", b""]
+    current: dict[str, bytes] = {}
+    data = bytearray()
+
+    def on_header_field(chunk: bytes, start: int, end: int) -> None:
+        header[0] += chunk[start:end]
+
+    def on_header_value(chunk: bytes, start: int, end: int) -> None:
+        header[1] += chunk[start:end]
+
+    def on_header_end() -> None:
+        current[header[0].decode("latin-1").lower()] = header[1]
+        header[0], header[1] = b"", b""
+
+    def on_part_data(chunk: bytes, start: int, end: int) -> None:
+        data.extend(chunk[start:end])
+
+    def on_part_end() -> None:
+        parts.append((current.get("content-disposition", b""), bytes(data)))
+        current.clear()
+        data.clear()
+
+    parser = MultipartParser(boundary, {
+        "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_part_data": on_part_data,
+        "on_part_end": on_part_end}, max_size=limit)
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as exc:  # python-multipart raises several kinds for a broken body
+        raise ApiError(400, "Invalid request body",
+                       [f"The multipart body cannot be read: {exc}"]) from None
+    for disposition, value in parts:
+        _, params = parse_options_header(disposition)
+        raw_name = params.get(b"name")
+        if raw_name is None:
+            raise ApiError(400, "Invalid request body", ["A multipart part has no name."])
+        name = _name(raw_name)
+        values.add(name, _text(value, name))
+
+
+_F_URLENCODED = re.compile(rb"(?:^|&)f=([A-Za-z]{1,8})(?:&|$)")
+_F_MULTIPART = re.compile(rb'name="?f"?\r\n(?:[^\r\n]*\r\n)*?\r\n([A-Za-z]{1,8})\r\n')
+
+
+def sniff_format(body: bytes) -> str:
+    """The ``f`` a body carries, found without parsing it (for errors about the body)."""
+    head = body[:SNIFF_BYTES]
+    found = _F_URLENCODED.search(head) or _F_MULTIPART.search(head)
+    return found.group(1).decode("ascii") if found else ""
+
+
+async def _head(request: Request) -> bytes:
+    """At most about ``SNIFF_BYTES`` from the start of a body nobody has read."""
+    head = bytearray()
+    try:
+        async for chunk in request.stream():
+            head += chunk
+            if len(head) >= SNIFF_BYTES:
+                break
+    except ClientDisconnect:
+        pass
+    return bytes(head)
+
+
+async def unread_body_format(request: Request) -> str:
+    """The ``f`` in the start of a form body that no handler read (an unknown route, a wrong
+    method)."""
+    media, _ = parse_options_header(request.headers.get("content-type", ""))
+    if request.method != "POST" or media.decode("latin-1").lower() not in (FORM, MULTIPART):
+        return ""
+    return sniff_format(await _head(request))

@@ -1,0 +1,129 @@
+"""The HTTP protocol under the application, with the bounds a hostile client meets first.
+
+uvicorn's httptools protocol, plus:
+
+* **headers**: the request line and headers may take ``max_header_bytes``; a client that sends
+  more before the headers end gets 431 and is disconnected (httptools would buffer them all);
+* **time**: the headers must be complete ``header_timeout_s`` after the connection (or the
+  previous answer), the body ``body_timeout_s`` after the headers; a client that sends nothing,
+  or trickles, gets 408 and is disconnected;
+* **connections**: at most ``max_connections`` open at once, at most
+  ``max_connections_per_client`` from one address; more are closed at once.
+
+The body's size and the number of fields are bounded where the body is read (``api/forms.py``),
+which answers in the API's envelopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gistasks.config import HttpLimits
+
+log = logging.getLogger("gistasks.http")
+
+REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
+    """A protocol class bound to ``limits`` (one per server: it counts its connections)."""
+    per_client: Counter[str] = Counter()
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+        _awaiting_headers = True
+        _header_bytes = 0
+        _counted: str | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            host = self.client[0] if self.client else ""
+            if (len(self.connections) > limits.max_connections
+                    or per_client[host] >= limits.max_connections_per_client):
+                log.warning("refused a connection from %s: too many open connections", host)
+                transport.abort()
+                return
+            per_client[host] += 1
+            self._counted = host
+            self._arm(limits.header_timeout_s)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self._counted is not None:
+                per_client[self._counted] -= 1
+                if per_client[self._counted] <= 0:
+                    del per_client[self._counted]
+                self._counted = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self._awaiting_headers:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if self._awaiting_headers and self._header_bytes > limits.max_header_bytes:
+                self._refuse(431, "The request line and headers are larger than this server "
+                                  f"takes ({limits.max_header_bytes} bytes).")
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._awaiting_headers = True
+            if self._timer is None:
+                self._arm(limits.header_timeout_s)
+
+        def on_headers_complete(self) -> None:
+            self._awaiting_headers = False
+            self._header_bytes = 0
+            self._arm(limits.body_timeout_s)
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # The next request's headers are timed from its first byte (uvicorn's keep-alive
+            # timeout closes an idle connection before that).
+            self._awaiting_headers = True
+            self._header_bytes = 0
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(seconds, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _timed_out(self) -> None:
+            self._timer = None
+            what = "headers" if self._awaiting_headers else "body"
+            self._refuse(408, f"The request's {what} did not arrive in time.")
+
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer ``status`` (if no answer began) and disconnect."""
+            if self.transport.is_closing():
+                return
+            host = self.client[0] if self.client else "?"
+            log.warning("closed a connection from %s: %s", host, message)
+            cycle: Any = self.cycle
+            if cycle is None or not cycle.response_started:
+                body = json.dumps({"error": {"code": status, "message": message,
+                                             "details": []}}).encode()
+                self.transport.write(
+                    b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                    % (status, REASONS[status], len(body), body))
+            if cycle is not None:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            self.transport.close()
+
+    return GuardedProtocol
