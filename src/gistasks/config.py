@@ -34,11 +34,12 @@ class ConfigError(ValueError):
 class HttpLimits:
     """What one client may make the server hold: bytes, fields, connections and time."""
 
-    max_body_bytes: int = 10 * MIB
+    max_body_bytes: int = 8 * MIB
     """The largest request body (``GISTASKS_MAX_BODY_MB``); beyond it, error 413."""
-    body_budget_bytes: int = 24 * MIB
-    """Request bodies being received at once, all clients together
-    (``GISTASKS_BODY_BUDGET_MB``); beyond it, error 503: retry in a moment."""
+    body_budget_bytes: int = 16 * MIB
+    """Memory for request bodies being received and parsed at once, all clients together
+    (``GISTASKS_BODY_BUDGET_MB``): a body counts twice while it is parsed. Beyond it, error
+    503: retry in a moment."""
     max_fields: int = 256
     """Parameters in one request, query and body together (``GISTASKS_MAX_FIELDS``)."""
     max_header_bytes: int = 64 * 1024
@@ -224,9 +225,9 @@ def _http_limits(env: Mapping[str, str]) -> HttpLimits:
         max_connections_per_client=int(_number(env, "GISTASKS_MAX_CONNECTIONS_PER_CLIENT",
                                                d.max_connections_per_client, 1, 1_000_000)),
     )
-    if limits.body_budget_bytes < limits.max_body_bytes:
-        raise ConfigError("GISTASKS_BODY_BUDGET_MB must be at least GISTASKS_MAX_BODY_MB: the "
-                          "largest body must fit in the budget")
+    if limits.body_budget_bytes < 2 * limits.max_body_bytes:
+        raise ConfigError("GISTASKS_BODY_BUDGET_MB must be at least twice GISTASKS_MAX_BODY_MB: "
+                          "the largest body must fit in the budget while it is parsed")
     return limits
 
 

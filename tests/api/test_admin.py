@@ -91,7 +91,7 @@ def test_a_system_task_reads_in_the_admin_shape(server: Server, admin: str) -> N
     # ownerId is the creator's user id (32 hex digits), as in the seed page
     me = httpx.get(f"{server.url}/sharing/rest/community/users/admin", verify=False,
                    params={"f": "json", "token": admin}).json()
-    assert re.fullmatch(r"[0-9a-f]{32}", task["ownerId"]) and task["ownerId"] == me["id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", str(task["ownerId"])) and task["ownerId"] == me["id"]
     assert task["cronExpression"] == "0 */1 * * * ?"
     assert task["runIntervalSeconds"] == 60 and task["maxOccurrences"] == -1
     listed = adm(server, "/system/tasks", admin)

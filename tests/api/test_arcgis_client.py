@@ -11,8 +11,8 @@ failing test shows.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path

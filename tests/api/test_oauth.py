@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -185,3 +186,124 @@ def test_the_configured_token_cap_binds_generate_token_and_oauth_alike(
         assert before + 30 * 60_000 <= body["expires"] <= before + 31 * 60_000
     finally:
         stop(capped)
+
+
+# -- hardening: escaped pages, registered apps, single-use codes -------------------------------
+
+
+class _Scripts(HTMLParser):
+    """The script elements of a page: (attributes, text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self._open = dict(attrs)
+            self.scripts.append((self._open, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._open = None
+
+
+HOSTILE = "</script><script>alert(1)</script><img src=x onerror=alert(2)>'\"&"
+
+
+def test_values_reflected_in_the_sign_in_page_cannot_run(server: Server) -> None:
+    for extra in ({"locale": HOSTILE}, {"client_id": HOSTILE}, {"state": HOSTILE},
+                  {"redirect_uri": HOSTILE}):
+        page = authorize(server, **extra)
+        parser = _Scripts()
+        parser.feed(page.text)
+        assert len(parser.scripts) == 1, page.text
+        attrs, text = parser.scripts[0]
+        assert attrs.get("type") == "text/plain"  # a data block: never run
+        assert "<" not in text and "<img" not in page.text
+        assert "script-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_an_unregistered_client_or_redirect_gets_no_sign_in(server: Server) -> None:
+    assert "Invalid client_id" in authorize(server, client_id="someone").text
+    for uri in ("https://elsewhere.example/cb", "http://elsewhere.example/",
+                "https://127.0.0.1.evil.example/", "javascript:alert(1)",
+                server.url.rsplit("/", 1)[0] + "#frag"):
+        assert "Invalid redirect_uri" in authorize(server, redirect_uri=uri).text, uri
+
+
+def test_the_official_client_signs_in_at_its_loopback_and_portal_redirects(
+        server: Server) -> None:
+    for uri in ("http://127.0.0.1:54321/callback", "http://localhost:8080/",
+                server.url.rsplit("/", 1)[0], server.url + "/home"):
+        state = first_json_line(authorize(server, redirect_uri=uri).text)["oauth_state"]
+        r = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+            "oauth_state": state, "username": "admin", "password": "admin pass 1"})
+        assert r.status_code == 302 and r.headers["location"].startswith(uri + "#"), uri
+
+
+def test_a_registered_app_receives_tokens_only_at_its_redirects(server: Server) -> None:
+    app = register(server, "mapper", ["https://app.example.com/cb"])
+    assert app["redirect_uris"] == ["https://app.example.com/cb"]
+    page = authorize(server, client_id="mapper", redirect_uri="https://app.example.com/cb/x")
+    assert "form-action 'self' https://app.example.com:443" in \
+        page.headers["content-security-policy"]
+    state = first_json_line(page.text)["oauth_state"]
+    r = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": state, "username": "admin", "password": "admin pass 1"})
+    assert r.headers["location"].startswith("https://app.example.com/cb/x#access_token=")
+    for uri in ("https://app.example.com.evil.com/cb", "https://app.example.com/cbx",
+                "http://app.example.com/cb", "urn:ietf:wg:oauth:2.0:oob"):
+        assert "Invalid redirect_uri" in authorize(server, client_id="mapper",
+                                                   redirect_uri=uri).text, uri
+
+
+def test_apps_are_registered_read_changed_and_unregistered_by_org_admins(
+        server: Server) -> None:
+    tok = admin_token(server)
+    made = httpx.post(f"{rest(server)}/oauth2/registerApp", verify=False, data={
+        "f": "json", "token": tok, "redirect_uris": '["https://a.example/cb"]',
+        "appType": "browser"}).json()
+    client_id = made["client_id"]
+    assert len(client_id) == 16 and made["redirect_uris"] == ["https://a.example/cb"]
+    changed = httpx.post(f"{rest(server)}/oauth2/apps/{client_id}/update", verify=False,
+                         data={"f": "json", "token": tok,
+                               "redirect_uris": '["https://b.example/cb"]'}).json()
+    assert changed["redirect_uris"] == ["https://b.example/cb"]
+    bad = httpx.post(f"{rest(server)}/oauth2/registerApp", verify=False, data={
+        "f": "json", "token": tok, "redirect_uris": '["http://plain.example/cb"]'}).json()
+    assert bad["error"]["message"] == "Invalid 'redirect_uris'"
+    gone = httpx.post(f"{rest(server)}/oauth2/apps/{client_id}/unregister", verify=False,
+                      data={"f": "json", "token": tok}).json()
+    assert gone["success"] is True
+    assert "Invalid client_id" in authorize(server, client_id=client_id,
+                                            redirect_uri="https://b.example/cb").text
+
+
+def test_only_org_admins_register_apps(server: Server, tmp_path: Path) -> None:
+    from gistasks.services.users import UserService
+    from gistasks.store import Store
+
+    store = Store(f"sqlite:///{server.data_dir / 'gistasks.db'}")
+    UserService(store).add("gina", "ginas pass 1")
+    store.close()
+    tok = httpx.post(f"{rest(server)}/generateToken", verify=False, data={
+        "username": "gina", "password": "ginas pass 1", "f": "json"}).json()["token"]
+    r = httpx.post(f"{rest(server)}/oauth2/registerApp", verify=False, data={
+        "f": "json", "token": tok, "redirect_uris": '["https://x.example/cb"]'}).json()
+    assert r["error"]["code"] == 403
+
+
+def test_a_code_is_good_once_and_only_with_its_redirect(server: Server) -> None:
+    code = oob_code(server)
+    assert exchange(server, code, redirect_uri="https://other.example/")["error"]["error"] \
+        == "invalid_grant"
+    assert exchange(server, code, redirect_uri="")["error"]["error"] == "invalid_grant"
+    assert "access_token" in exchange(server, code)
+    assert exchange(server, code)["error"]["error"] == "invalid_grant"  # used up

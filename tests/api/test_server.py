@@ -245,3 +245,15 @@ def test_disabling_a_user_or_changing_the_password_revokes_the_tokens(server: Se
                          verify=False).json()["error"]["code"] == 498
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/sharing/rest/nothing/here"), ("POST", "/admin/nothing"),
+    ("PUT", "/sharing/rest/info"), ("POST", "/sharing/rest/community/users/a/tasks/x/pause")])
+def test_an_error_answers_in_the_format_the_post_body_asks_for(server: Server, method: str,
+                                                               path: str) -> None:
+    r = httpx.request(method, f"{server.url}{path}", data={"f": "json", "x": "1"},
+                      verify=False)
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body.get("code", body.get("error", {}).get("code")) in (404, 405)

@@ -65,7 +65,7 @@ def test_a_sealed_value_opens_only_in_its_own_task_and_place() -> None:
     with pytest.raises(SecretError, match="sealed for another task or place"):
         box.open(sealed, "task-2")
     moved = {"passcode": sealed["other"]["passcode"]}
-    with pytest.raises(SecretError, match="parameters.passcode"):
+    with pytest.raises(SecretError, match=r"parameters\.passcode"):
         box.open(moved, "task-1")
     with pytest.raises(SecretError):  # sent back by a client into another task
         box.seal({"passcode": sealed["passcode"]}, binding="task-2")

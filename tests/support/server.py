@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +23,15 @@ class Server:
     data_dir: Path
     banner: str
     process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    """What the server printed after its banner (logs, tracebacks), as it comes."""
+
+    @property
+    def port(self) -> int:
+        return int(self.url.split(":")[2].split("/")[0])
+
+    def output(self) -> str:
+        return "".join(self.lines)
 
 
 def free_port() -> int:
@@ -54,15 +63,17 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         raise AssertionError("server did not answer within 30 s")
     assert proc.stdout is not None
     banner = "".join(proc.stdout.readline() for _ in range(5))
+    server = Server(url, data_dir, banner, proc)
     # Keep reading what the server prints: unread, its output (tracebacks of a bug under
     # test) would fill the 64 KiB pipe and block the server on its next write.
-    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-    return Server(url, data_dir, banner, proc)
+    threading.Thread(target=_drain, args=(proc.stdout, server.lines), daemon=True).start()
+    return server
 
 
-def _drain(stream: IO[str]) -> None:
-    for _ in stream:
-        pass
+def _drain(stream: IO[str], lines: list[str]) -> None:
+    for line in stream:
+        if len(lines) < 100_000:
+            lines.append(line)
 
 
 ERIN = ("erin", "erins pass 1", "org_publisher")

@@ -2,9 +2,10 @@
 multipart), strictly and within bounds.
 
 * A body larger than ``max_body_bytes`` is refused (413) before a byte of it is read when it
-  says its length, as soon as it passes the bound when it does not; all bodies being received
-  at once share ``body_budget_bytes`` (beyond it, 503: try again). Either way the connection
-  is closed, so the rest of a refused body is not read.
+  says its length, as soon as it passes the bound when it does not. All bodies being received
+  at once share ``body_budget_bytes``, a body charged once as it arrives and once more while it
+  is parsed (its values take about as much again): beyond it, 503, try again. Either way the
+  connection is closed, so the rest of a refused body is not read.
 * At most ``max_fields`` parameters, query and body together.
 * Names and values are UTF-8: a parameter that is not is refused naming it, never turned into
   U+FFFD. A multipart part sent as a file is read like any other field (it must be text).
@@ -18,6 +19,7 @@ import logging
 import re
 from urllib.parse import unquote_to_bytes
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -30,6 +32,8 @@ FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 SNIFF_BYTES = 64 * 1024
 """How much of an unread body an error answer looks through for ``f``."""
+SNIFF_WAIT_S = 0.2
+"""How long an error answer waits for that much of a body to arrive."""
 
 
 class ClientGoneError(Exception):
@@ -66,15 +70,15 @@ def _busy() -> ApiError:
                     close=True)
 
 
-def _text(data: bytes, name: str) -> str:
+def _text(data: bytes | memoryview, name: str) -> str:
     try:
-        return data.decode("utf-8")
+        return str(data, "utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, f"Invalid '{name}'", [f"'{name}' is not UTF-8 text."]) from None
 
 
-def _name(data: bytes) -> str:
-    return _text(data, data.decode("utf-8", "replace"))
+def _name(data: bytes | memoryview) -> str:
+    return _text(data, str(data, "utf-8", "replace"))
 
 
 class _Values:
@@ -95,13 +99,27 @@ class _Values:
             self.request.state.f = value
         self.items[name] = value
 
-    def add_urlencoded(self, raw: bytes) -> None:
-        for pair in raw.split(b"&"):
-            if not pair:
-                continue
-            name, _, value = pair.partition(b"=")
-            key = _name(unquote_to_bytes(name.replace(b"+", b" ")))
-            self.add(key, _text(unquote_to_bytes(value.replace(b"+", b" ")), key))
+    def add_urlencoded(self, raw: bytes | bytearray) -> None:
+        """The pairs of a url-encoded text, one at a time, each value decoded straight from
+        the body (a large body is not copied into pieces first)."""
+        view = memoryview(raw)
+        start, end = 0, len(raw)
+        while start < end:
+            stop = raw.find(b"&", start)
+            if stop < 0:
+                stop = end
+            if stop > start:
+                eq = raw.find(b"=", start, stop)
+                cut = stop if eq < 0 else eq
+                key = _name(_unquote(view[start:cut]))
+                self.add(key, _text(_unquote(view[cut + 1:stop]) if eq >= 0 else b"", key))
+            start = stop + 1
+
+
+def _unquote(data: memoryview) -> bytes | memoryview:
+    """Percent and plus decoding; text that has neither is handed on as it is."""
+    raw = data.tobytes() if (b"%"[0] in data or b"+"[0] in data) else None
+    return data if raw is None else unquote_to_bytes(raw.replace(b"+", b" "))
 
 
 async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) -> dict[str, str]:
@@ -109,11 +127,16 @@ async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) 
     ApiError for a body or parameter outside the bounds."""
     request.state.f = ""  # from here on, an error answer does not read the body itself
     values = _Values(request, limits)
-    values.add_urlencoded(request.scope.get("query_string", b""))
+    values.add_urlencoded(bytes(request.scope.get("query_string", b"")))
     media, _ = parse_options_header(request.headers.get("content-type", ""))
     kind = media.decode("latin-1").lower()
     if request.method == "POST" and kind in (FORM, MULTIPART):
         body = await _read_body(request, limits, budget)
+        size = len(body)
+        if not budget.take(size):  # its parsed values take about as much again
+            budget.give(size)
+            request.state.f = request.state.f or sniff_format(body)
+            raise _busy()
         try:
             if kind == FORM:
                 values.add_urlencoded(body)
@@ -125,12 +148,14 @@ async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) 
                 request.state.f = sniff_format(body)
             raise
         finally:
-            budget.give(len(body))
+            del body  # the parsed values are what is kept
+            budget.give(2 * size)
     request.state.f = values.items.get("f", "")
     return values.items
 
 
-async def _read_body(request: Request, limits: HttpLimits, budget: BodyBudget) -> bytes:
+async def _read_body(request: Request, limits: HttpLimits,
+                     budget: BodyBudget) -> bytearray:
     """The whole body, within its bound and the shared budget (the caller gives back
     ``len(body)`` of the budget when done with it)."""
     limit = limits.max_body_bytes
@@ -147,19 +172,22 @@ async def _read_body(request: Request, limits: HttpLimits, budget: BodyBudget) -
     try:
         async for chunk in request.stream():
             if len(body) + len(chunk) > limit:
-                budget.give(len(body))
                 raise _too_large(f"more than {limit}", limit)
             if not budget.take(len(chunk)):
-                budget.give(len(body))
                 raise _busy()
             body += chunk
     except ClientDisconnect:
         budget.give(len(body))
         raise ClientGoneError() from None
-    return bytes(body)
+    except ApiError:
+        if not request.state.f:
+            request.state.f = sniff_format(body)
+        budget.give(len(body))
+        raise
+    return body
 
 
-def _add_multipart(values: _Values, content_type: str, body: bytes, limit: int) -> None:
+def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: int) -> None:
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
@@ -192,7 +220,8 @@ def _add_multipart(values: _Values, content_type: str, body: bytes, limit: int) 
         "on_header_end": on_header_end, "on_part_data": on_part_data,
         "on_part_end": on_part_end}, max_size=limit)
     try:
-        parser.write(body)
+        for k in range(0, len(body), 65536):  # in pieces: the body is not copied whole
+            parser.write(bytes(body[k:k + 65536]))
         parser.finalize()
     except Exception as exc:  # python-multipart raises several kinds for a broken body
         raise ApiError(400, "Invalid request body",
@@ -210,23 +239,25 @@ _F_URLENCODED = re.compile(rb"(?:^|&)f=([A-Za-z]{1,8})(?:&|$)")
 _F_MULTIPART = re.compile(rb'name="?f"?\r\n(?:[^\r\n]*\r\n)*?\r\n([A-Za-z]{1,8})\r\n')
 
 
-def sniff_format(body: bytes) -> str:
+def sniff_format(body: bytes | bytearray) -> str:
     """The ``f`` a body carries, found without parsing it (for errors about the body)."""
-    head = body[:SNIFF_BYTES]
+    head = bytes(body[:SNIFF_BYTES])
     found = _F_URLENCODED.search(head) or _F_MULTIPART.search(head)
     return found.group(1).decode("ascii") if found else ""
 
 
 async def _head(request: Request) -> bytes:
-    """At most about ``SNIFF_BYTES`` from the start of a body nobody has read."""
+    """What has already arrived of a body nobody has read, up to about ``SNIFF_BYTES``: an
+    error answer does not wait for more."""
     head = bytearray()
-    try:
-        async for chunk in request.stream():
-            head += chunk
-            if len(head) >= SNIFF_BYTES:
-                break
-    except ClientDisconnect:
-        pass
+    with anyio.move_on_after(SNIFF_WAIT_S):
+        try:
+            async for chunk in request.stream():
+                head += chunk
+                if len(head) >= SNIFF_BYTES:
+                    break
+        except ClientDisconnect:
+            pass
     return bytes(head)
 
 
@@ -234,6 +265,6 @@ async def unread_body_format(request: Request) -> str:
     """The ``f`` in the start of a form body that no handler read (an unknown route, a wrong
     method)."""
     media, _ = parse_options_header(request.headers.get("content-type", ""))
-    if request.method != "POST" or media.decode("latin-1").lower() not in (FORM, MULTIPART):
+    if media.decode("latin-1").lower() not in (FORM, MULTIPART):
         return ""
     return sniff_format(await _head(request))
