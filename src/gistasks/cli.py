@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 7443)")
     serve.add_argument("--database", help="database URL (default: SQLite in the data directory)")
     serve.add_argument("--context", help="context path (default: arcgis)")
+    serve.add_argument("--public-url", help="the URL clients reach the server at behind a "
+                       "proxy, context included (default: $GISTASKS_PUBLIC_URL, else the "
+                       "request's)")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -136,7 +139,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
             settings = resolve(data_dir=args.data_dir, database=args.database)
         else:
             settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
-                               database=args.database, context=args.context)
+                               database=args.database, context=args.context,
+                               public_url=args.public_url)
     except ConfigError as exc:
         print(f"error: {exc}", file=err)
         return 2

@@ -152,3 +152,28 @@ def test_runs_are_found_through_their_task_only(services: Services) -> None:
 def test_a_page_refuses_an_unknown_sort_field(services: Services) -> None:
     with pytest.raises(InvalidParameterError, match="sortField"):
         services.tasks.page(scope=Scope.USER, sort_field="owner")
+
+
+def test_secrets_stored_before_binding_are_sealed_anew_at_start(services: Services,
+                                                                store: Store) -> None:
+    import base64
+    import os
+
+    from gistasks.security.secretbox import LEGACY_PREFIX
+
+    task_id = create(services, parameters={"note": "n"})
+    # As an older server stored them: an unbound ciphertext, and a secret object in clear.
+    key = services.engine.secrets._aead  # the box's own cipher, for the old format
+    nonce = os.urandom(12)
+    legacy = LEGACY_PREFIX + base64.urlsafe_b64encode(
+        nonce + key.encrypt(nonce, b'"old secret"', LEGACY_PREFIX.encode())).decode()
+    store.tasks.set_parameters(task_id, json.dumps(
+        {"passcode": legacy, "credentials": {"pass": "in clear"}, "note": "n"}))
+    assert services.tasks.upgrade_secrets() == 1
+    assert services.tasks.upgrade_secrets() == 0  # nothing left to do
+    record = store.tasks.get(task_id)
+    assert record is not None and "in clear" not in record.parameters
+    stored = json.loads(record.parameters)
+    assert stored["passcode"].startswith("{crypt2}") and stored["note"] == "n"
+    assert services.engine.secrets.open(stored, task_id) == {
+        "passcode": "old secret", "credentials": {"pass": "in clear"}, "note": "n"}

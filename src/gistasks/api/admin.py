@@ -22,7 +22,14 @@ from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Integer, Text
 from gistasks.api.render import render
 from gistasks.api.spec import GET, POST, READ, Endpoint, needs_post, route
-from gistasks.api.tasks import RUN_EDIT, SYSTEM_CREATE, SYSTEM_UPDATE, edit_run
+from gistasks.api.tasks import (
+    RUN_EDIT,
+    SYSTEM_CREATE,
+    SYSTEM_UPDATE,
+    TASK_OPERATIONS,
+    TaskOperation,
+    edit_run,
+)
 from gistasks.api.views import ADMIN_RUN, AdminRunView, admin_task_json
 from gistasks.services.errors import InvalidParameterError
 from gistasks.services.limits import CATEGORY, DEFAULTS
@@ -121,26 +128,20 @@ async def update_task(c: CallDep, task_id: str) -> Response:
     return render({**OK, "taskId": task.id}, c.f, "Task updated")
 
 
-@route(router, TASK + "/delete", POST, _admin("Delete a system task", "AdminTaskDone",
-                                              description="Deletes the task and its runs."))
-async def delete_task(c: CallDep, task_id: str) -> Response:
-    task = _task(c, task_id)
-    c.services.tasks.delete(task.id)
-    return render({**OK, "taskId": task.id}, c.f, "Done")
+def _task_operation(operation: TaskOperation) -> None:
+    """``POST system/tasks/<id>/<operation>`` (delete, enable, disable)."""
+
+    @route(router, f"{TASK}/{operation.name}", POST, _admin(
+        operation.summary.replace("a task", "a system task"), "AdminTaskDone",
+        description=operation.description))
+    async def operate(c: CallDep, task_id: str) -> Response:
+        task = _task(c, task_id)
+        operation.apply(c.services.tasks, task.id)
+        return render({**OK, "taskId": task.id}, c.f, "Done")
 
 
-@route(router, TASK + "/enable", POST, _admin("Enable a system task", "AdminTaskDone"))
-async def enable_task(c: CallDep, task_id: str) -> Response:
-    task = _task(c, task_id)
-    c.services.tasks.enable(task.id)
-    return render({**OK, "taskId": task.id}, c.f, "Done")
-
-
-@route(router, TASK + "/disable", POST, _admin("Disable a system task", "AdminTaskDone"))
-async def disable_task(c: CallDep, task_id: str) -> Response:
-    task = _task(c, task_id)
-    c.services.tasks.disable(task.id)
-    return render({**OK, "taskId": task.id}, c.f, "Done")
+for _operation in TASK_OPERATIONS:
+    _task_operation(_operation)
 
 
 @route(router, TASK + "/runNow", POST, _admin(

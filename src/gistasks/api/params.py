@@ -121,12 +121,7 @@ class Integer(Param[int]):
         return f"{low} to {self.maximum}"
 
     def type_schema(self) -> Json:
-        schema: Json = {"type": "integer"}
-        for key, value in (("minimum", self.minimum), ("maximum", self.maximum),
-                           ("default", self.default)):
-            if value is not None:
-                schema[key] = value
-        return schema
+        return _bounded("integer", self.minimum, self.maximum, self.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +146,7 @@ class Number(Param[float]):
         return value
 
     def type_schema(self) -> Json:
-        schema: Json = {"type": "number"}
-        for key, value in (("minimum", self.minimum), ("maximum", self.maximum),
-                           ("default", self.default)):
-            if value is not None:
-                schema[key] = value
-        return schema
+        return _bounded("number", self.minimum, self.maximum, self.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +184,16 @@ class EpochMs(Param[int]):
 
     def type_schema(self) -> Json:
         return {"type": "integer"}
+
+
+def _bounded(kind: str, minimum: float | None, maximum: float | None,
+             default: float | None) -> Json:
+    """The schema of a number of ``kind`` with the bounds and default it has."""
+    schema: Json = {"type": kind}
+    for key, value in (("minimum", minimum), ("maximum", maximum), ("default", default)):
+        if value is not None:
+            schema[key] = value
+    return schema
 
 
 def _number(value: float | None) -> str:

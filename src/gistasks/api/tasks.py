@@ -4,6 +4,7 @@ service's fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from gistasks.services.task_fields import (
     MAX_TITLE,
     TaskFields,
 )
+from gistasks.services.tasks import TaskService
 from gistasks.store.records import OverlapPolicy, RunRecord, RunStatus, Scope, TaskRecord
 from gistasks.tasktypes import Registry
 
@@ -170,6 +172,26 @@ class TaskParams:
 USER_CREATE, USER_UPDATE = TaskParams.of(Scope.USER, True), TaskParams.of(Scope.USER, False)
 SYSTEM_CREATE = TaskParams.of(Scope.SYSTEM, True)
 SYSTEM_UPDATE = TaskParams.of(Scope.SYSTEM, False)
+
+@dataclass(frozen=True, slots=True)
+class TaskOperation:
+    """An operation on a task that both task APIs have and that answers with the task's id."""
+
+    name: str
+    summary: str
+    description: str
+    apply: Callable[[TaskService, str], object]
+
+
+TASK_OPERATIONS = (
+    TaskOperation("delete", "Delete a task", "Deletes the task and its runs.",
+                  TaskService.delete),
+    TaskOperation("enable", "Enable a task", "`taskState` active, `active` true; the next "
+                  "fire is the first after now.", TaskService.enable),
+    TaskOperation("disable", "Disable a task", "`taskState` paused, `active` false.",
+                  TaskService.disable),
+)
+
 
 RUN_STATUS = Text("status", "The run's new status.", True, "succeeded",
                   choices=tuple(RunStatus))

@@ -14,7 +14,14 @@ from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Boolean, Integer, Text
 from gistasks.api.render import render
 from gistasks.api.spec import GET, POST, READ, Endpoint, needs_post, route
-from gistasks.api.tasks import RUN_EDIT, USER_CREATE, USER_UPDATE, edit_run
+from gistasks.api.tasks import (
+    RUN_EDIT,
+    TASK_OPERATIONS,
+    USER_CREATE,
+    USER_UPDATE,
+    TaskOperation,
+    edit_run,
+)
 from gistasks.api.views import RUN, task_json
 from gistasks.services.tasks import SORT_FIELDS
 from gistasks.store.records import Scope, TaskRecord
@@ -125,28 +132,19 @@ async def update_task(c: CallDep, username: str, task_id: str) -> Response:
     return render({"success": True, "taskId": task.id}, c.f, "Task updated")
 
 
-@route(router, TASK + "/delete", POST, Endpoint(
-    "Delete a task", "TaskDone", description="Deletes the task and its runs.", tag=TAG))
-async def delete_task(c: CallDep, username: str, task_id: str) -> Response:
-    task = _task(c, username, task_id)
-    c.services.tasks.delete(task.id)
-    return render({"success": True, "taskId": task.id}, c.f, "Done")
+def _task_operation(operation: TaskOperation) -> None:
+    """``POST .../tasks/<id>/<operation>`` (delete, enable, disable)."""
+
+    @route(router, f"{TASK}/{operation.name}", POST, Endpoint(
+        operation.summary, "TaskDone", description=operation.description, tag=TAG))
+    async def operate(c: CallDep, username: str, task_id: str) -> Response:
+        task = _task(c, username, task_id)
+        operation.apply(c.services.tasks, task.id)
+        return render({"success": True, "taskId": task.id}, c.f, "Done")
 
 
-@route(router, TASK + "/enable", POST, Endpoint(
-    "Enable a task", "TaskDone", description="`taskState` active, `active` true.", tag=TAG))
-async def enable_task(c: CallDep, username: str, task_id: str) -> Response:
-    task = _task(c, username, task_id)
-    c.services.tasks.enable(task.id)
-    return render({"success": True, "taskId": task.id}, c.f, "Done")
-
-
-@route(router, TASK + "/disable", POST, Endpoint(
-    "Disable a task", "TaskDone", description="`taskState` paused, `active` false.", tag=TAG))
-async def disable_task(c: CallDep, username: str, task_id: str) -> Response:
-    task = _task(c, username, task_id)
-    c.services.tasks.disable(task.id)
-    return render({"success": True, "taskId": task.id}, c.f, "Done")
+for _operation in TASK_OPERATIONS:
+    _task_operation(_operation)
 
 
 @route(router, TASK + "/runNow", POST, Endpoint(
