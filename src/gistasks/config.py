@@ -45,14 +45,15 @@ class HttpLimits:
     max_header_bytes: int = 64 * 1024
     """The request line and headers of one request (``GISTASKS_MAX_HEADER_KB``)."""
     header_timeout_s: float = 10.0
-    """From connection or end of the previous answer to the end of the headers
-    (``GISTASKS_HEADER_TIMEOUT_SECONDS``)."""
+    """For the TLS handshake, and from its end (or a request's first byte) to the end of the
+    headers (``GISTASKS_HEADER_TIMEOUT_SECONDS``)."""
     body_timeout_s: float = 60.0
     """From the end of the headers to the end of the body (``GISTASKS_BODY_TIMEOUT_SECONDS``)."""
     max_connections: int = 1000
     """Open connections, all clients together (``GISTASKS_MAX_CONNECTIONS``)."""
     max_connections_per_client: int = 200
-    """Open connections from one address (``GISTASKS_MAX_CONNECTIONS_PER_CLIENT``)."""
+    """Open connections from one client, an IPv4 address or an IPv6 /64
+    (``GISTASKS_MAX_CONNECTIONS_PER_CLIENT``)."""
 
 
 @dataclass(frozen=True, slots=True)

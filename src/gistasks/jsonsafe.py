@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+MAX_INTEGER = 2**1023
+"""Integers beyond a double's range are infinities to JavaScript's ``JSON.parse``."""
 MAX_DEPTH = 32
 """Nesting levels of a stored JSON value (an object inside an object is two)."""
 
@@ -25,6 +27,13 @@ def _number(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise JsonError(f"the number {text[:40]} is too large for JSON readers")
+    return value
+
+
+def _integer(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_INTEGER:
+        raise JsonError(f"the number {text[:40]}… is too large for JSON readers")
     return value
 
 
@@ -63,6 +72,8 @@ def check(value: Any, max_depth: int = MAX_DEPTH) -> None:
             stack.extend(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise JsonError(f"{item} is not a JSON number")
+        elif isinstance(item, int) and abs(item) > MAX_INTEGER:
+            raise JsonError("an integer is too large for JSON readers")
         elif isinstance(item, str):
             try:
                 item.encode("utf-8")
@@ -76,7 +87,8 @@ def loads(text: str, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise JsonError(f"it is longer than {max_bytes} bytes")
     try:
-        value = json.loads(text, parse_constant=_constant, parse_float=_number)
+        value = json.loads(text, parse_constant=_constant, parse_float=_number,
+                           parse_int=_integer)
     except RecursionError:
         raise JsonError(f"it is nested deeper than {max_depth} levels") from None
     except JsonError:

@@ -258,3 +258,23 @@ def test_a_plain_tcp_connection_never_finishing_tls_does_not_block_others(
     raw.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and then nothing
     assert still_answers(server)
     raw.close()
+
+
+def test_a_multipart_body_of_many_tiny_parts_stops_at_the_field_bound(server: Server) -> None:
+    parts = b"".join(b'--B\r\nContent-Disposition: form-data; name="p%d"\r\n\r\nv\r\n' % i
+                     for i in range(5000))
+    body = b'--B\r\nContent-Disposition: form-data; name="f"\r\n\r\njson\r\n' + parts + b"--B--"
+    r = post_raw(server, "/sharing/rest/info", body, "multipart/form-data; boundary=B")
+    assert r.json()["error"]["message"] == "Too many parameters"
+
+
+def test_a_connection_that_never_finishes_tls_is_closed(server: Server) -> None:
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    raw.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and then nothing
+    start = time.monotonic()
+    try:
+        closed = raw.recv(1024) == b""
+    except ConnectionResetError:
+        closed = True
+    raw.close()
+    assert closed and time.monotonic() - start < 8  # the handshake bound here is 1.5 s

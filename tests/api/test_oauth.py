@@ -307,3 +307,26 @@ def test_a_code_is_good_once_and_only_with_its_redirect(server: Server) -> None:
     assert exchange(server, code, redirect_uri="")["error"]["error"] == "invalid_grant"
     assert "access_token" in exchange(server, code)
     assert exchange(server, code)["error"]["error"] == "invalid_grant"  # used up
+
+
+def test_a_redirect_with_dot_segments_cannot_leave_the_registered_path(server: Server) -> None:
+    register(server, "dotted", ["https://dots.example.com/cb"])
+    for uri in ("https://dots.example.com/cb/../logout", "https://dots.example.com/cb/%2e%2e/x",
+                "https://dots.example.com/cb\\..\\x", "https://dots.example.com/cb/./x"):
+        assert "Invalid redirect_uri" in authorize(server, client_id="dotted",
+                                                   redirect_uri=uri).text, uri
+
+
+def test_the_form_shown_again_after_a_wrong_password_still_leads_to_the_app(
+        server: Server) -> None:
+    register(server, "retry", ["https://retry.example.com/cb"])
+    state = first_json_line(authorize(server, client_id="retry",
+                                      redirect_uri="https://retry.example.com/cb").text)
+    again = httpx.post(f"{server.url}/sharing/oauth2/signin", verify=False, data={
+        "oauth_state": state["oauth_state"], "username": "admin", "password": "wrong pass 1"})
+    assert "https://retry.example.com:443" in again.headers["content-security-policy"]
+
+
+def test_a_state_over_its_bound_is_refused(server: Server) -> None:
+    page = authorize(server, state="s" * 2049, f="json")
+    assert "Invalid 'state'" in page.text

@@ -217,7 +217,8 @@ def test_a_field_sent_as_a_multipart_file_is_read(server: Server, erin: str) -> 
 
 
 @pytest.mark.parametrize(("day_of_week", "quartz"), [
-    ("0-6", "1-7"), ("0,6", "1,7"), ("0", "1"), ("1-5", "1-5"), ("0-4/2", "1-5/2")])
+    ("0-6", "1-7"), ("0-7", "1-7"), ("0,6", "1,7"), ("0", "1"), ("1-5", "1-5"),
+    ("0-4/2", "1,3,5")])
 def test_unix_day_numbers_are_translated_throughout_the_field(
         server: Server, erin: str, day_of_week: str, quartz: str) -> None:
     answer = create(server, erin, **{**EVERY_MINUTE, "minute": "0", "hour": "4",
@@ -251,3 +252,14 @@ def test_system_tasks_list_newest_first(server: Server, admin: str) -> None:
                        params={"f": "json", "token": admin}).json()["result"]
     ids = [t["id"] for t in listed]
     assert [i for i in ids if i in made] == made[::-1]
+
+
+def test_an_integer_too_large_for_json_readers_is_refused(server: Server, erin: str) -> None:
+    answer = create(server, erin, parameters='{"a": 1' + "0" * 400 + "}")
+    assert answer["error"]["message"] == "Invalid 'parameters'"
+
+
+def test_a_list_filtered_on_too_many_types_is_refused(server: Server, erin: str) -> None:
+    types = ",".join(f"T{n}" for n in range(200))
+    answer = call(server, "erin/tasks", erin, types=types)
+    assert answer["error"]["message"] == "Invalid 'types'"

@@ -76,13 +76,20 @@ def test_values_sealed_before_binding_still_open_and_are_sealed_anew_bound() -> 
     key = os.urandom(32)
     box = SecretBox(key)
     legacy = legacy_seal(key, "old secret")
-    stored = {"passcode": legacy, "credentials": {"pass": "in clear"}, "name": "n"}
+    stored = {"passcode": legacy, "credentials": {"pass": "in clear"}, "name": "n",
+              "login": {"password": legacy_seal(key, "nested old")}}
     assert box.open(stored, "task-1")["passcode"] == "old secret"
     upgraded = box.reseal(stored, "task-1")
     assert upgraded["passcode"].startswith("{crypt2}") and upgraded["name"] == "n"
     assert upgraded["credentials"].startswith("{crypt2}")
+    assert upgraded["login"]["password"].startswith("{crypt2}")
     assert box.open(upgraded, "task-1") == {"passcode": "old secret",
-                                           "credentials": {"pass": "in clear"}, "name": "n"}
+                                           "credentials": {"pass": "in clear"}, "name": "n",
+                                           "login": {"password": "nested old"}}
+    credentials = {"credentials": {"password": legacy_seal(key, "inside a secret")}}
+    assert box.open(box.reseal(credentials, "task-1"), "task-1") == {
+        "credentials": {"password": "inside a secret"}}
+    assert box.reseal(upgraded, "task-1") == upgraded  # nothing left to do
     with pytest.raises(SecretError):
         box.open(upgraded, "task-2")
 

@@ -113,3 +113,11 @@ def test_user_commands_manage_users_in_the_data_directory(tmp_path: Path) -> Non
     user = store.users.get("bob")
     assert user is not None and user.disabled and user.credentials_version == 1
     store.close()
+
+
+def test_failed_sign_ins_that_no_longer_count_are_forgotten(store: Store) -> None:
+    for n in range(50):
+        store.sign_ins.failed(f"account:guess{n}", 1_000, 900_000, 10, 900_000)
+    assert len(store.sign_ins.get([f"account:guess{n}" for n in range(50)])) == 50
+    store.sign_ins.failed("account:later", 1_000 + 2 * 900_000, 900_000, 10, 900_000)
+    assert store.sign_ins.get([f"account:guess{n}" for n in range(50)]) == {}

@@ -12,7 +12,7 @@ with a bad token costs the server no body; a token in the body is verified once 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from gistasks.api.forms import BodyBudget, read_values
 from gistasks.api.params import F_JSON, TOKEN, F, Form
 from gistasks.api.render import ApiError, output_format
-from gistasks.api.spec import Auth, endpoint_of
+from gistasks.api.spec import Auth, Endpoint, endpoint_of
 from gistasks.config import Settings
 from gistasks.services import Services
 from gistasks.services.auth import Identity
@@ -128,15 +128,26 @@ class Call:
         return result
 
 
-async def call(request: Request) -> Call:
-    """The :class:`Call` of a request to a declared endpoint."""
+async def call(request: Request) -> AsyncIterator[Call]:
+    """The :class:`Call` of a request to a declared endpoint; the body's share of the budget
+    is given back when the handler is done."""
     services, settings = services_of(request), settings_of(request)
     endpoint = endpoint_of(request.scope.get("endpoint"))
     identity = None
     early = header_token(request) or request.query_params.get("token") or None
     if endpoint is not None and endpoint.auth == Auth.REQUIRED and early is not None:
         identity = services.auth.verify(early)
-    values = await read_values(request, settings.http, budget_of(request))
+    budget = budget_of(request)
+    values, held = await read_values(request, settings.http, budget)
+    try:
+        yield _call(request, values, endpoint, services, settings, identity, early)
+    finally:
+        budget.give(held)
+
+
+def _call(request: Request, values: dict[str, str], endpoint: Endpoint | None,
+          services: Services, settings: Settings, identity: Identity | None,
+          early: str | None) -> Call:
     for key, value in values.items():
         if "\x00" in value or "\x00" in key:
             # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.

@@ -3,9 +3,9 @@ multipart), strictly and within bounds.
 
 * A body larger than ``max_body_bytes`` is refused (413) before a byte of it is read when it
   says its length, as soon as it passes the bound when it does not. All bodies being received
-  at once share ``body_budget_bytes``, a body charged once as it arrives and once more while it
-  is parsed (its values take about as much again): beyond it, 503, try again. Either way the
-  connection is closed, so the rest of a refused body is not read.
+  at once share ``body_budget_bytes``: a body is charged as it arrives, twice while it is
+  parsed, and its size as long as its request holds the values: beyond it, 503, try again.
+  Either way the connection is closed, so the rest of a refused body is not read.
 * At most ``max_fields`` parameters, query and body together.
 * Names and values are UTF-8: a parameter that is not is refused naming it, never turned into
   U+FFFD. A multipart part sent as a file is read like any other field (it must be text).
@@ -55,7 +55,7 @@ class BodyBudget:
         return True
 
     def give(self, size: int) -> None:
-        self.used = max(0, self.used - size)
+        self.used -= size
 
 
 def _too_large(size: str, limit: int) -> ApiError:
@@ -70,7 +70,7 @@ def _busy() -> ApiError:
                     close=True)
 
 
-def _text(data: bytes | memoryview, name: str) -> str:
+def _text(data: bytes | bytearray | memoryview, name: str) -> str:
     try:
         return str(data, "utf-8")
     except UnicodeDecodeError:
@@ -122,14 +122,18 @@ def _unquote(data: memoryview) -> bytes | memoryview:
     return data if raw is None else unquote_to_bytes(raw.replace(b"+", b" "))
 
 
-async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) -> dict[str, str]:
-    """The request's parameters (a body value wins over a query value of the same name);
-    ApiError for a body or parameter outside the bounds."""
+async def read_values(request: Request, limits: HttpLimits,
+                      budget: BodyBudget) -> tuple[dict[str, str], int]:
+    """The request's parameters (a body value wins over a query value of the same name), and
+    how much of the budget they hold: the caller gives it back when the request is done with
+    them (the values of a request waiting for a password check hold their share). ApiError
+    for a body or parameter outside the bounds (the budget then given back already)."""
     request.state.f = ""  # from here on, an error answer does not read the body itself
     values = _Values(request, limits)
     values.add_urlencoded(bytes(request.scope.get("query_string", b"")))
     media, _ = parse_options_header(request.headers.get("content-type", ""))
     kind = media.decode("latin-1").lower()
+    held = 0
     if request.method == "POST" and kind in (FORM, MULTIPART):
         body = await _read_body(request, limits, budget)
         size = len(body)
@@ -143,15 +147,16 @@ async def read_values(request: Request, limits: HttpLimits, budget: BodyBudget) 
             else:
                 _add_multipart(values, request.headers.get("content-type", ""), body,
                                limits.max_body_bytes)
-        except ApiError:
+        except BaseException:
             if not getattr(request.state, "f", ""):
                 request.state.f = sniff_format(body)
-            raise
-        finally:
-            del body  # the parsed values are what is kept
             budget.give(2 * size)
+            raise
+        del body  # the parsed values are what is kept
+        budget.give(size)
+        held = size
     request.state.f = values.items.get("f", "")
-    return values.items
+    return values.items, held
 
 
 async def _read_body(request: Request, limits: HttpLimits,
@@ -176,13 +181,12 @@ async def _read_body(request: Request, limits: HttpLimits,
             if not budget.take(len(chunk)):
                 raise _busy()
             body += chunk
-    except ClientDisconnect:
+    except BaseException as exc:  # refused, gone, or cancelled: what was taken goes back
         budget.give(len(body))
-        raise ClientGoneError() from None
-    except ApiError:
-        if not request.state.f:
+        if isinstance(exc, ClientDisconnect):
+            raise ClientGoneError() from None
+        if isinstance(exc, ApiError) and not request.state.f:
             request.state.f = sniff_format(body)
-        budget.give(len(body))
         raise
     return body
 
@@ -192,7 +196,6 @@ def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: i
     boundary = options.get(b"boundary")
     if not boundary:
         raise ApiError(400, "Invalid request body", ["The multipart body has no boundary."])
-    parts: list[tuple[bytes, bytes]] = []  # (Content-Disposition, data) of each part
     header = [b"", b""]
     current: dict[str, bytes] = {}
     data = bytearray()
@@ -211,7 +214,13 @@ def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: i
         data.extend(chunk[start:end])
 
     def on_part_end() -> None:
-        parts.append((current.get("content-disposition", b""), bytes(data)))
+        # Counted as each part ends: a body of many tiny parts stops at the bound.
+        _, params = parse_options_header(current.get("content-disposition", b""))
+        raw_name = params.get(b"name")
+        if raw_name is None:
+            raise ApiError(400, "Invalid request body", ["A multipart part has no name."])
+        name = _name(raw_name)
+        values.add(name, _text(data, name))
         current.clear()
         data.clear()
 
@@ -223,27 +232,38 @@ def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: i
         for k in range(0, len(body), 65536):  # in pieces: the body is not copied whole
             parser.write(bytes(body[k:k + 65536]))
         parser.finalize()
+    except ApiError:
+        raise
     except Exception as exc:  # python-multipart raises several kinds for a broken body
         raise ApiError(400, "Invalid request body",
                        [f"The multipart body cannot be read: {exc}"]) from None
-    for disposition, value in parts:
-        _, params = parse_options_header(disposition)
-        raw_name = params.get(b"name")
-        if raw_name is None:
-            raise ApiError(400, "Invalid request body", ["A multipart part has no name."])
-        name = _name(raw_name)
-        values.add(name, _text(value, name))
 
 
 _F_URLENCODED = re.compile(rb"(?:^|&)f=([A-Za-z]{1,8})(?:&|$)")
-_F_MULTIPART = re.compile(rb'name="?f"?\r\n(?:[^\r\n]*\r\n)*?\r\n([A-Za-z]{1,8})\r\n')
+_F_PART = b'name="f"'
+SNIFF_PARTS = 16
+"""Parts named ``f`` looked at, at most: the sniffing takes time linear in what it reads."""
 
 
 def sniff_format(body: bytes | bytearray) -> str:
     """The ``f`` a body carries, found without parsing it (for errors about the body)."""
     head = bytes(body[:SNIFF_BYTES])
-    found = _F_URLENCODED.search(head) or _F_MULTIPART.search(head)
-    return found.group(1).decode("ascii") if found else ""
+    found = _F_URLENCODED.search(head)
+    if found:
+        return found.group(1).decode("ascii")
+    start = 0
+    for _ in range(SNIFF_PARTS):  # multipart: the value after the part's headers
+        at = head.find(_F_PART, start)
+        if at < 0:
+            break
+        blank = head.find(b"\r\n\r\n", at, at + 1024)
+        if blank >= 0:
+            end = head.find(b"\r\n", blank + 4, blank + 4 + 16)
+            value = head[blank + 4:end] if end >= 0 else b""
+            if value.isalpha():
+                return value.decode("ascii")
+        start = at + len(_F_PART)
+    return ""
 
 
 async def _head(request: Request) -> bytes:

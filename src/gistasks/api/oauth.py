@@ -33,7 +33,7 @@ from gistasks.api.spec import POST, READ, Auth, Endpoint, Kind, route
 from gistasks.config import MAX_TOKEN_MINUTES
 from gistasks.services.auth import LockedOutError
 from gistasks.services.errors import InvalidParameterError
-from gistasks.services.oauth import APP_TYPES, OAuthError
+from gistasks.services.oauth import APP_TYPES, MAX_STATE, OAuthError
 from gistasks.store.records import OAuthAppRecord
 
 router = APIRouter()
@@ -93,7 +93,7 @@ RESPONSE_TYPE = Text("response_type", "Implicit (`token`) or authorization-code 
 REDIRECT_URI = Text("redirect_uri", "One of the app's registered redirect URIs (or under one); "
                     "urn:ietf:wg:oauth:2.0:oob shows the code instead.", True,
                     "urn:ietf:wg:oauth:2.0:oob")
-STATE = Text("state", "Opaque client state, handed back.", max_length=2048)
+STATE = Text("state", "Opaque client state, handed back.", max_length=MAX_STATE)
 LOCALE_PARAM = Text("locale", "Page locale.")
 OAUTH_STATE = Text("oauth_state", "The state from the authorize page.", True)
 USERNAME = Text("username", "User name.", True)
@@ -146,19 +146,22 @@ async def signin(c: CallDep) -> Response:
     except OAuthError as exc:
         return _page({"messages": [exc.message]}, "Error")
     except LockedOutError as exc:
-        messages = exc.details
-        return _page({"messages": messages, "oauth_state": raw_state},
-                     body=_sign_in_form(c, raw_state, messages))
+        return _again(c, raw_state, exc.details)
     if done is None:
-        messages = ["Invalid username or password."]
-        return _page({"messages": messages, "oauth_state": raw_state},
-                     body=_sign_in_form(c, raw_state, messages))
+        return _again(c, raw_state, ["Invalid username or password."])
     if done.redirect is None:
         code = done.code or ""
         return _page({"code": code}, f"SUCCESS code={code}",
                      f"<p>Signed in. Copy this code into your application:</p>"
                      f"<pre>{html.escape(code)}</pre>")
     return RedirectResponse(done.redirect, status_code=302)
+
+
+def _again(c: Call, oauth_state: str, messages: list[str]) -> HTMLResponse:
+    """The sign-in form again, saying why; it still leads where the first one did."""
+    return _page({"messages": messages, "oauth_state": oauth_state},
+                 body=_sign_in_form(c, oauth_state, messages),
+                 redirect_origin=c.services.oauth.redirect_origin(oauth_state))
 
 
 @route(router, "/sharing/rest/oauth2/token", POST, Endpoint(
@@ -223,7 +226,7 @@ def _uris(c: Call, required: bool) -> object:
 async def register_app(c: CallDep) -> Response:
     admin = c.org_admin()
     app = c.services.apps.register(
-        redirect_uris=_uris(c, True), app_type=c.form.text(APP_TYPE, "browser"),
+        redirect_uris=_uris(c, True), app_type=c.form.value(APP_TYPE, "browser"),
         title=c.form.text(TITLE), item_id=c.form.text(ITEM_ID), owner=admin.username)
     return render(app_json(app), c.f, app.client_id)
 

@@ -219,10 +219,15 @@ class Form:
         self._declared = None if declared is None else {p.name for p in declared}
 
     def exact(self, param: Param[Any]) -> str | None:
-        """The text of ``param`` exactly as sent (blank too), None when absent."""
+        """The text of ``param`` exactly as sent (blank too), None when absent; a text longer
+        than the parameter's declared bound is refused."""
         if self._declared is not None and param.name not in self._declared:
             raise AssertionError(f"the endpoint reads {param.name!r} but does not declare it")
-        return self.values.get(param.name)
+        text = self.values.get(param.name)
+        bound = getattr(param, "max_length", None)
+        if text is not None and bound is not None and len(text) > bound:
+            raise param.invalid(f"'{param.name}' must have at most {bound} characters")
+        return text
 
     def _text(self, param: Param[Any]) -> str | None:
         text = self.exact(param)

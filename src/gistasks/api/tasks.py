@@ -66,8 +66,9 @@ class NeededBy(Text):
 CRON_SYNTAX = {"minute": "0-59 and `, - * /`", "hour": "0-23 and `, - * /`",
                "dayOfMonth": "1-31 and `, - * ? / L W`",
                "month": "1-12 or JAN-DEC and `, - * /`",
-               "dayOfWeek": "1-7 (Sunday-Saturday; 0 is read as Sunday) or SUN-SAT and "
-                            "`, - * ? / L #`"}
+               "dayOfWeek": "1-7 (Sunday-Saturday, as ArcGIS numbers them) or SUN-SAT and "
+                            "`, - * ? / L #`; a field that uses 0 is Unix numbering throughout "
+                            "(0-6 Sunday-Saturday, 7 Sunday)"}
 CRON_EXAMPLES = {"minute": "*/5", "hour": "*", "dayOfMonth": "*", "month": "*",
                  "dayOfWeek": "?"}
 

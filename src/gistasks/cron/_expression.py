@@ -346,16 +346,6 @@ class CronExpression:
         hit = self._next_zoned(t)
         return None if hit is None else hit[0]
 
-    def next_after_epoch_ms(self, t_ms: int) -> int | None:
-        """The first fire strictly after epoch millisecond ``t_ms``, in epoch milliseconds.
-        The same as ``next_after_epoch`` of its second but under the exact Quartz policy,
-        whose walk sees the milliseconds (as Quartz's ``getTimeAfter`` does)."""
-        if self._quartz_walk:
-            found = quartz_next(self, t_ms // 1000, t_ms % 1000)
-        else:
-            found = self.next_after_epoch(t_ms // 1000)
-        return None if found is None else found * 1000
-
     def previous_before_epoch(self, t: int) -> int | None:
         """The last fire strictly before epoch second ``t``, as an epoch second, or ``None``."""
         if self._utc:

@@ -30,21 +30,48 @@ def _text(name: str, value: object) -> str:
 
 _DAY_VALUE = re.compile(r"(?<![/#0-9])[0-9]+")
 """A day number standing as a value: not a step (``/n``) nor an ordinal (``#n``)."""
+_RANGE = re.compile(r"([0-7])-([0-7])(?:/([0-9]+))?")
+_FROM = re.compile(r"([0-7])/([0-9]+)")
+_DAY = re.compile(r"([0-7])(L|#[0-9]+)?")
 
 
 def _unix_days(day_of_week: str) -> str:
     """A day-of-week field in Quartz numbering.
 
     A field that uses the Unix Sunday ``0`` is Unix numbering throughout (0-6 Sunday to
-    Saturday, 7 Sunday again): every day number in it is translated, so ``0-6`` is every day
-    and ``0,6`` Sunday and Saturday. Any other field is Quartz's (1-7 Sunday to Saturday), as
-    ArcGIS reads it. Steps and ordinals are counts, not days, and are left alone (a step or an
-    ordinal of 0 is then refused by the parser)."""
-    days = [int(m.group()) for m in _DAY_VALUE.finditer(day_of_week)]
-    if 0 not in days:
+    Saturday, 7 Sunday again): every day in it is translated, so ``0-6`` and ``0-7`` are every
+    day and ``0,6`` Sunday and Saturday. Any other field is Quartz's (1-7 Sunday to Saturday),
+    as ArcGIS reads it. Steps and ordinals are counts, not days, and stay (a step or an ordinal
+    of 0 is then refused by the parser); what is not a day number (names, ``*``) stays too."""
+    if 0 not in (int(m.group()) for m in _DAY_VALUE.finditer(day_of_week)):
         return day_of_week
-    return _DAY_VALUE.sub(lambda m: str(int(m.group()) % 7 + 1) if int(m.group()) <= 7
-                          else m.group(), day_of_week)
+    parts = ",".join(_unix_item(item) for item in day_of_week.split(",")).split(",")
+    return ",".join(dict.fromkeys(parts))
+
+
+def _unix_item(item: str) -> str:
+    if m := _RANGE.fullmatch(item):
+        first, last, step = int(m.group(1)), int(m.group(2)), m.group(3)
+        if step is not None and int(step) == 0:
+            return item  # the parser refuses the step
+        stop = last if last >= first else last + 7  # a range that wraps past Saturday
+        days = {d % 7 + 1 for d in range(first, stop + 1, int(step or 1))}
+        return _compact(sorted(days))
+    if m := _FROM.fullmatch(item):
+        first, step = int(m.group(1)), int(m.group(2))
+        if step == 0:
+            return item
+        return _compact(sorted({d % 7 + 1 for d in range(first, 7, step)} or {first % 7 + 1}))
+    if m := _DAY.fullmatch(item):
+        return f"{int(m.group(1)) % 7 + 1}{m.group(2) or ''}"
+    return item
+
+
+def _compact(days: list[int]) -> str:
+    """Quartz days as a range when they follow each other, else as a list."""
+    if len(days) > 1 and days == list(range(days[0], days[-1] + 1)):
+        return f"{days[0]}-{days[-1]}"
+    return ",".join(map(str, days))
 
 
 def normalise_fields(

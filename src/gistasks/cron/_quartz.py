@@ -120,11 +120,8 @@ def _instant_of(tables: object, year: int, mon: int, day: int, h: int, mi: int, 
     return probe.instant()
 
 
-def quartz_next(expr: CronExpression, t: int, millis: int = 0) -> int | None:
-    """The first fire after epoch second ``t`` (and ``millis`` milliseconds) exactly as Quartz
-    2.3.2 computes it. The milliseconds matter in one place: Quartz compares a nearest-weekday
-    candidate with the start plus one second, milliseconds kept, and skips to the next month
-    when the candidate is the start's next whole second."""
+def quartz_next(expr: CronExpression, t: int) -> int | None:
+    """The first fire after epoch second ``t`` exactly as Quartz 2.3.2 computes it."""
     tables = expr._tables
     p = expr._parsed
     sec_next, min_next, hour_next = expr._sec_next, expr._min_next, expr._hour_next
@@ -134,7 +131,7 @@ def quartz_next(expr: CronExpression, t: int, millis: int = 0) -> int | None:
     dom, dow = p.dom, p.dow
     dom_values = sorted(dom.values) if dom.kind is DomKind.SET else [dom.day]
     dow_values = (sorted(dow.values) if dow.kind is DowKind.SET else [dow.weekday])
-    after_ms = (t + 1) * 1000 + millis
+    after_ms = (t + 1) * 1000
     cl = LenientCalendar(tables, t + 1)
     cl.set()  # Quartz clears the milliseconds: the fields are read back as a wall time
     max_year = expr._max_year

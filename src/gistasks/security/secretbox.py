@@ -116,7 +116,7 @@ class SecretBox:
             return value
         if value in (MASK, LEGACY_PREFIX + MASK):
             if is_sealed(previous):
-                if previous.startswith(LEGACY_PREFIX) and not previous.startswith(PREFIX):
+                if previous.startswith(LEGACY_PREFIX):  # sealed before binding: bind it now
                     return self._encrypt(self._decrypt(previous, binding, path), binding, path)
                 return previous
             raise SecretError(f"'{_where(path)}' is the mask {MASK!r} but no secret is stored "
@@ -140,17 +140,26 @@ class SecretBox:
         return value
 
     def reseal(self, parameters: Any, binding: str) -> Any:
-        """``parameters`` with legacy, unbound sealed values sealed anew, bound."""
-        return self.seal(self._masked(parameters), parameters, binding)
+        """``parameters`` as this version stores them: every value under a secret key sealed
+        whole and bound. A bound value is kept as it is; anything else there (a legacy,
+        unbound ciphertext, a value in clear, an object holding legacy ciphertexts) is opened
+        and sealed anew."""
+        return self._walk_reseal(parameters, binding, ())
 
-    @staticmethod
-    def _masked(parameters: Any) -> Any:
-        """``parameters`` with every sealed value replaced by the mask."""
-        if isinstance(parameters, dict):
-            return {k: SecretBox._masked(v) for k, v in parameters.items()}
-        if isinstance(parameters, list):
-            return [SecretBox._masked(v) for v in parameters]
-        return MASK if is_sealed(parameters) else parameters
+    def _walk_reseal(self, value: Any, binding: str, path: Path_) -> Any:
+        if isinstance(value, dict):
+            return {k: (self._reseal_value(v, binding, (*path, k)) if is_secret_key(str(k))
+                        else self._walk_reseal(v, binding, (*path, k)))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk_reseal(v, binding, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    def _reseal_value(self, value: Any, binding: str, path: Path_) -> Any:
+        if value is None or value == "" or (isinstance(value, str)
+                                            and value.startswith(PREFIX)):
+            return value
+        return self._encrypt(self._walk_open(value, binding, path), binding, path)
 
 
 def mask(parameters: Any) -> Any:

@@ -21,7 +21,7 @@ from gistasks.engine import Engine, EngineSettings
 from gistasks.security.keys import load_key, make_private, private_dir
 from gistasks.security.secretbox import SecretBox
 from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
-from gistasks.server.http import guarded_protocol
+from gistasks.server.http import GuardedServer, guarded_protocol
 from gistasks.server.tls import ensure_certificate
 from gistasks.services import Services
 from gistasks.store import Store
@@ -92,7 +92,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     print(f"  database:       {store.db.describe()} ({store.tasks.count()} tasks), node "
           f"{services.engine.node}", file=out)
     out.flush()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -107,4 +107,5 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         server_header=False,
         timeout_graceful_shutdown=int(engine_settings.shutdown_grace_s) + 5,
     )
+    GuardedServer(config, settings.http.header_timeout_s).run()
     store.close()

@@ -4,11 +4,14 @@ uvicorn's httptools protocol, plus:
 
 * **headers**: the request line and headers may take ``max_header_bytes``; a client that sends
   more before the headers end gets 431 and is disconnected (httptools would buffer them all);
-* **time**: the headers must be complete ``header_timeout_s`` after the connection (or the
-  previous answer), the body ``body_timeout_s`` after the headers; a client that sends nothing,
-  or trickles, gets 408 and is disconnected;
+* **time**: the TLS handshake must be done ``header_timeout_s`` after the connection; the
+  headers must be complete ``header_timeout_s`` after the handshake (or after a request's first
+  byte), the body ``body_timeout_s`` after the headers; a client that sends nothing, or
+  trickles, gets 408 and is disconnected (uvicorn's keep-alive timeout closes a connection idle
+  between requests);
 * **connections**: at most ``max_connections`` open at once, at most
-  ``max_connections_per_client`` from one address; more are closed at once.
+  ``max_connections_per_client`` from one client (an IPv4 address, an IPv6 /64); more are
+  closed at once.
 
 The body's size and the number of fields are bounded where the body is read (``api/forms.py``),
 which answers in the API's envelopes.
@@ -22,9 +25,11 @@ import logging
 from collections import Counter
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gistasks.config import HttpLimits
+from gistasks.security.clients import client_key
 
 log = logging.getLogger("gistasks.http")
 
@@ -43,7 +48,7 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            host = self.client[0] if self.client else ""
+            host = client_key(self.client[0] if self.client else "")
             if (len(self.connections) > limits.max_connections
                     or per_client[host] >= limits.max_connections_per_client):
                 log.warning("refused a connection from %s: too many open connections", host)
@@ -83,15 +88,12 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
+            # The request is read to its end: what comes next is the next request's headers
+            # (timed from its first byte, see on_message_begin).
             self._disarm()
-            super().on_message_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # The next request's headers are timed from its first byte (uvicorn's keep-alive
-            # timeout closes an idle connection before that).
             self._awaiting_headers = True
             self._header_bytes = 0
+            super().on_message_complete()
 
         def _arm(self, seconds: float) -> None:
             self._disarm()
@@ -114,7 +116,7 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
             host = self.client[0] if self.client else "?"
             log.warning("closed a connection from %s: %s", host, message)
             cycle: Any = self.cycle
-            if cycle is None or not cycle.response_started:
+            if cycle is None or cycle.response_complete or not cycle.response_started:
                 body = json.dumps({"error": {"code": status, "message": message,
                                              "details": []}}).encode()
                 self.transport.write(
@@ -127,3 +129,28 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
             self.transport.close()
 
     return GuardedProtocol
+
+
+class GuardedServer(uvicorn.Server):
+    """uvicorn's server with a bound on TLS handshakes: asyncio and uvloop would wait 60 s for
+    a client that connects and never finishes one (such a connection is not the protocol's
+    yet, so its timers and caps do not see it)."""
+
+    def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
+        super().__init__(config)
+        self.handshake_timeout_s = handshake_timeout_s
+
+    async def startup(self, sockets: Any = None) -> None:
+        loop: Any = asyncio.get_running_loop()
+        create_server = loop.create_server
+
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("ssl") is not None:
+                kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+            return await create_server(*args, **kwargs)
+
+        loop.create_server = bounded
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from gistasks.config import SignInPolicy
+from gistasks.security.clients import client_key
 from gistasks.security.tokens import (
     DEFAULT_MINUTES,
     TokenClaims,
@@ -71,7 +72,7 @@ class SignInGuard:
 
     @staticmethod
     def address_key(address: str | None) -> str:
-        return f"address:{address or '?'}"
+        return f"address:{client_key(address)}"
 
     def check(self, username: str, address: str | None) -> None:
         """LockedOutError while the account or the address is locked."""

@@ -19,7 +19,7 @@ import secrets
 import string
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from gistasks.config import MAX_TOKEN_MINUTES
 from gistasks.security.tokens import DEFAULT_MINUTES, TokenError, origin, seal, unseal
@@ -42,6 +42,8 @@ AUTHORIZE_MINUTES = 120
 APP_TYPES = ("browser", "native", "server", "multiple")
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 MAX_REDIRECTS = 32
+MAX_STATE = 2048
+"""A client's ``state`` travels sealed in the sign-in form and back in the redirect."""
 MAX_URI = 2048
 
 
@@ -76,9 +78,15 @@ class SignedIn:
 
 
 def _origin(uri: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URI without a fragment (a redirect may not carry
-    one: the token goes there), else None."""
-    return None if "#" in uri or uri != uri.strip() else origin(uri)
+    """(scheme, host, port) of an http(s) URI fit to be a redirect, else None: no fragment
+    (the token goes there), and a path a browser keeps as it is (no dot segments, no
+    backslashes, encoded or not, which would lead out from under a registered path)."""
+    if "#" in uri or uri != uri.strip():
+        return None
+    path = unquote(urlsplit(uri).path)
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
+        return None
+    return origin(uri)
 
 
 def origin_text(uri: str) -> str | None:
@@ -113,8 +121,9 @@ def redirect_allowed(app: OAuthAppRecord, uri: str, portal_origin: str | None) -
         return False
     if any(_matches(r, uri) for r in app.redirect_uris):
         return True
-    return bool(app.portal_redirects and portal_origin
-                and _origin(uri) is not None and _origin(uri) == _origin(portal_origin))
+    found = _origin(uri)
+    return bool(app.portal_redirects and portal_origin and found is not None
+                and found == _origin(portal_origin))
 
 
 def check_redirect_uris(uris: object) -> tuple[str, ...]:
@@ -136,6 +145,13 @@ def check_redirect_uris(uris: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _check_app_type(app_type: str) -> str:
+    if app_type not in APP_TYPES:
+        raise InvalidParameterError("appType", f"'appType' must be one of "
+                                    f"{', '.join(APP_TYPES)}")
+    return app_type
+
+
 class AppService:
     """The registered OAuth apps."""
 
@@ -155,9 +171,7 @@ class AppService:
                  item_id: str = "", owner: str = "", client_id: str | None = None
                  ) -> OAuthAppRecord:
         """Register an app; its client id is made up unless given."""
-        if app_type not in APP_TYPES:
-            raise InvalidParameterError("appType", f"'appType' must be one of "
-                                        f"{', '.join(APP_TYPES)}")
+        _check_app_type(app_type)
         uris = check_redirect_uris(redirect_uris)
         now = now_ms()
         chosen = client_id or "".join(secrets.choice(string.ascii_letters + string.digits)
@@ -165,8 +179,10 @@ class AppService:
         if not 1 <= len(chosen) <= 64 or not all(c.isalnum() or c in "-_." for c in chosen):
             raise InvalidParameterError("client_id", "a client id has 1-64 letters, digits, "
                                         "'-', '_' or '.'")
-        app = OAuthAppRecord(chosen, title[:256], app_type, uris, False, item_id[:64],
-                             owner, now, now)
+        if len(title) > 256 or len(item_id) > 64:
+            raise InvalidParameterError("title" if len(title) > 256 else "itemId",
+                                        "'title' takes at most 256 characters, 'itemId' 64")
+        app = OAuthAppRecord(chosen, title, app_type, uris, False, item_id, owner, now, now)
         if not self.store.oauth.insert_app(app):
             raise InvalidParameterError("client_id", f"the client id {chosen!r} is taken")
         return app
@@ -178,10 +194,7 @@ class AppService:
         if redirect_uris is not None:
             values["redirect_uris"] = check_redirect_uris(redirect_uris)
         if app_type is not None:
-            if app_type not in APP_TYPES:
-                raise InvalidParameterError("appType", f"'appType' must be one of "
-                                            f"{', '.join(APP_TYPES)}")
-            values["app_type"] = app_type
+            values["app_type"] = _check_app_type(app_type)
         updated = self.store.oauth.update_app(client_id, **values)
         if updated is None:
             raise NotFoundError(f"App '{client_id}' is not registered.")
@@ -216,9 +229,11 @@ class OAuthService:
             raise OAuthError("Invalid redirect_uri")
         if redirect_uri == OOB and OOB not in app.redirect_uris:
             raise OAuthError("Invalid redirect_uri")
+        if len(state) > MAX_STATE:
+            raise OAuthError("Invalid state")
         minutes = self.auth.minutes(expiration, AUTHORIZE_MINUTES)
         sealed = seal(self.key, "oauth-state", {
-            "rt": response_type, "c": client_id, "r": redirect_uri, "s": state[:2048],
+            "rt": response_type, "c": client_id, "r": redirect_uri, "s": state,
             "e": minutes, "t": now_ms()})
         return Authorization(sealed, client_id, minutes,
                              None if redirect_uri == OOB else origin_text(redirect_uri))
@@ -232,6 +247,15 @@ class OAuthService:
         except (TokenError, KeyError, ValueError):
             raise OAuthError("The sign-in session expired; start again.") from None
         return st
+
+    def redirect_origin(self, oauth_state: str) -> str | None:
+        """Where a sign-in form's state leads (for the page shown again after a failure), or
+        None (the out-of-band redirect, or a state that is not good)."""
+        try:
+            redirect = str(self.state_ok(oauth_state)["r"])
+        except (OAuthError, KeyError):
+            return None
+        return None if redirect == OOB else origin_text(redirect)
 
     def sign_in(self, *, oauth_state: str, username: str, password: str,
                 expiration: float | None, address: str | None) -> SignedIn | None:

@@ -197,9 +197,9 @@ def parameters(given: str | Mapping[str, Any], task_type: TaskType,
     return text
 
 
-UNREADABLE = {"_unreadable": "The stored parameters cannot be shown (they are not a JSON "
-                             "object nested at most 32 levels); update the task to replace "
-                             "them."}
+UNREADABLE = {"_unreadable": f"The stored parameters cannot be shown (they are not a JSON "
+                             f"object nested at most {jsonsafe.MAX_DEPTH} levels); update the "
+                             f"task to replace them."}
 
 
 def stored_value(text: str) -> Any:

@@ -36,6 +36,8 @@ PREVIEW_FIRES = 5
 """How many upcoming fires a task shows (``nextStarts``)."""
 SORT_FIELDS = SORT_COLUMNS
 TASKS_LIMIT = "ScheduledTasksUserLimit"
+MAX_TYPES = 64
+"""Task types one list may filter on (each one is a parameter of the query)."""
 
 
 class TaskError(RefusedError):
@@ -70,6 +72,11 @@ class TaskService:
              sort_field: str = "created", descending: bool = False, offset: int = 0,
              limit: int | None = None) -> tuple[int, list[TaskRecord]]:
         """(number of matches, the tasks from ``offset``, at most ``limit``)."""
+        if types is not None:
+            types = list(dict.fromkeys(types))
+            if len(types) > MAX_TYPES:
+                raise InvalidParameterError("types", f"'types' may name at most {MAX_TYPES} "
+                                            f"task types")
         if sort_field not in SORT_FIELDS:
             raise InvalidParameterError(
                 "sortField", f"'sortField' must be one of {', '.join(SORT_FIELDS)}")

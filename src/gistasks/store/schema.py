@@ -128,3 +128,4 @@ sign_in_failures = Table(
     Column("window_start", BigInteger, nullable=False),
     Column("locked_until", BigInteger, nullable=False, default=0),
 )
+Index("ix_sign_in_failures_window", sign_in_failures.c.window_start)

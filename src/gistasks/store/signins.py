@@ -25,6 +25,9 @@ class SignInStore:
         """Count one failure for ``key`` (a new window if the last one is over), locking it
         for ``lockout_ms`` when the count reaches ``threshold``; returns the new state."""
         with self.db.write() as conn:
+            # Forget what no longer counts: a flood of made-up names leaves no rows behind.
+            conn.execute(delete(table).where(table.c.window_start < now - window_ms,
+                                             table.c.locked_until < now))
             row = conn.execute(select(table).where(table.c.key == key)).first()
             if row is None or now - row.window_start >= window_ms:
                 failures, start = 1, now

@@ -33,13 +33,13 @@ def ours(case: Case, max_year: int,
     except CronSyntaxError:
         return "ERR", ()
     fires: list[int] = []
-    t: int | None = case.start_ms
+    t: int | None = case.start_ms // 1000
     for _ in range(case.count):
         assert t is not None
-        t = e.next_after_epoch_ms(t)
+        t = e.next_after_epoch(t)
         if t is None:
             break
-        fires.append(t)
+        fires.append(t * 1000)
     return "OK", tuple(fires)
 
 

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("window_start", sa.BigInteger, nullable=False),
         sa.Column("locked_until", sa.BigInteger, nullable=False),
     )
+    op.create_index("ix_sign_in_failures_window", "sign_in_failures", ["window_start"])
 
 
 def downgrade() -> None:
