@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.arcgis_venv import ensure_arcgis_venv
+from tests.support.gptools import write_services
 from tests.support.server import ERIN, Server, start_with_users, stop
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds the arcgis venv (~1 min)
@@ -40,7 +41,9 @@ def arcgis_python() -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_with_users(tmp_path_factory.mktemp("arcgis-client"), ERIN)
+    data_dir = tmp_path_factory.mktemp("arcgis-client")
+    write_services(data_dir)
+    srv = start_with_users(data_dir, ERIN)
     yield srv
     stop(srv)
 
@@ -82,9 +85,11 @@ class ScriptRun:
 
 @pytest.fixture(scope="module")
 def client_runs(arcgis_python: Path, server: Server) -> Iterator[dict[str, ScriptRun]]:
-    """Both client scripts, run side by side: they touch disjoint tasks (erin's user tasks,
-    system tasks), and the user side spends most of its time waiting for a minute boundary."""
-    runs = {name: ScriptRun(arcgis_python, name, server) for name in ("user_side", "admin_side")}
+    """The client scripts, run side by side: they touch disjoint things (erin's user tasks,
+    system tasks, GP jobs), and the user side spends most of its time waiting for a minute
+    boundary."""
+    runs = {name: ScriptRun(arcgis_python, name, server)
+            for name in ("user_side", "admin_side", "gp_side")}
     yield runs
     for run in runs.values():
         run.stop()
@@ -233,7 +238,19 @@ def test_admin_client_gets_the_kubernetes_administrator_api(admin_side: Records,
     assert r["admin_url"] == f"{server.url}/admin" and r["admin_version"] == [11, 3, 0]
     assert r["tasks_class"] == "TaskManager"
     assert r["tasks_url"] == f"{server.url}/admin/system/tasks"
-    assert r["listed_before"] == []
+    # The one built-in system task, in the seed page's shape (only the ids differ).
+    [cleaner] = r["listed_before"]
+    assert {k: cleaner[k] for k in ("type", "taskType", "taskTitle", "cronExpression",
+                                    "runIntervalSeconds", "maxOccurrences", "taskState",
+                                    "active", "cronSchedule")} == {
+        "type": "GP_JOBS_CLEANER_TASK_TYPE", "taskType": "CleanGPJobs",
+        "taskTitle": "gpCleanerTask", "cronExpression": "0 0 * * * ?",
+        "runIntervalSeconds": 3600, "maxOccurrences": -1, "taskState": "active",
+        "active": True, "cronSchedule": {"dayOfWeek": "?", "hour": "*", "month": "*",
+                                         "dayOfMonth": "*", "minute": "0"}}
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        cleaner["itemId"]), cleaner["itemId"]
+    assert re.fullmatch(r"[0-9a-f]{32}", cleaner["id"]) and cleaner["taskId"] == cleaner["id"]
 
 
 def test_admin_client_creates_a_system_task_with_its_passcode_masked(
@@ -243,7 +260,8 @@ def test_admin_client_creates_a_system_task_with_its_passcode_masked(
     task_id = r["task_id"]
     assert r["returned"] == "Task"
     assert r["task_url"] == f"{server.url}/admin/system/tasks/{task_id}"
-    assert r["listed"] == [task_id] and r["fresh_listed"] == [task_id]
+    cleaner = step(admin_side, "sign_in")["listed_before"][0]["id"]
+    assert r["listed"] == [task_id, cleaner] and r["fresh_listed"] == [task_id, cleaner]
     task = r["task"]
     assert task["id"] == task["taskId"] == task_id
     assert task["taskType"] == "Ping" and task["type"] == "PING_TASK_TYPE"
@@ -303,6 +321,76 @@ def test_admin_client_reads_the_schedule_task_limits(admin_side: Records) -> Non
 
 def test_admin_client_deletes_a_system_task(admin_side: Records) -> None:
     r = step(admin_side, "delete")
-    assert r["delete"]["success"] is True and r["listed"] == []
+    cleaner = step(admin_side, "sign_in")["listed_before"][0]["id"]
+    assert r["delete"]["success"] is True and r["listed"] == [cleaner]
     # The Administrator API's error envelope, which the client hands back instead of raising.
     assert r["read_deleted"]["status"] == "error" and r["read_deleted"]["code"] == 404
+
+
+# --- geoprocessing ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gp_side(client_runs: dict[str, ScriptRun]) -> Records:
+    return client_runs["gp_side"].records()
+
+
+def test_import_toolbox_makes_a_function_of_each_shipped_tool(gp_side: Records) -> None:
+    r = step(gp_side, "import_toolbox")
+    assert {"buffer", "project", "export_features"} <= set(r["functions"])
+    assert r["buffer_signature"][:3] == ["input_features", "distance", "dissolve"]
+
+
+def test_the_client_buffers_and_gets_a_feature_set(gp_side: Records) -> None:
+    r = step(gp_side, "buffer")
+    assert r["class"] == "FeatureSet" and r["count"] == 2
+    assert r["geometry_type"] == "esriGeometryPolygon" and r["attributes"] == ["a", "b"]
+    assert r["spatial_reference"]["wkid"] == 4326 and r["ring_points"] > 16
+
+
+def test_the_client_projects_features(gp_side: Records) -> None:
+    r = step(gp_side, "project")
+    assert r["class"] == "FeatureSet" and r["count"] == 2
+    assert r["spatial_reference"]["latestWkid"] == 3857
+
+
+def test_the_client_downloads_a_file_result(gp_side: Records, server: Server) -> None:
+    r = step(gp_side, "export_features")
+    assert r["class"] == "DataFile"
+    assert r["url"].startswith(f"{server.url}/rest/directories/arcgisjobs/utilities/")
+    assert r["saved"].endswith("points.gpkg") and r["header"] == "SQLite format 3"
+
+
+def test_the_gptask_path_runs_a_job_to_its_value(gp_side: Records) -> None:
+    r = step(gp_side, "gptask")
+    assert r["returned"] == "GPJob" and r["value"] == "echo: from the GPTask path"
+
+
+def test_the_client_cancels_a_running_job(gp_side: Records) -> None:
+    r = step(gp_side, "cancel")
+    assert r["running"] is True and r["cancelled"] is True
+    assert r["final"] == "esriJobCancelled"
+
+
+def test_a_failing_tool_raises_in_the_client_with_its_message(gp_side: Records) -> None:
+    r = step(gp_side, "failing_tool")
+    assert r["raised"] is not None and "the tool failed: no such data" in r["raised"]
+
+
+def test_the_client_executes_a_synchronous_task(gp_side: Records) -> None:
+    assert step(gp_side, "sync_execute")["value"] == "echo: right away"
+
+
+def test_gis_admin_queries_a_services_jobs(gp_side: Records) -> None:
+    r = step(gp_side, "admin_query")
+    assert r["services"] == ["Public", "Sync", "Tools"] and r["manager"] == "GPJobManager"
+    # The GPTask echo, the cancelled sleep and the failed job: two pages of two, merged.
+    assert r["count"] == 3
+    assert r["statuses"] == ["esriJobCancelled", "esriJobFailed", "esriJobSucceeded"]
+    assert r["users"] == [USER]
+
+
+def test_an_admin_cancel_through_the_client_reaches_the_users_job(gp_side: Records) -> None:
+    r = step(gp_side, "admin_cancel")
+    assert r["admin_status"] == "esriJobExecuting" and r["cancel"] == "success"
+    assert r["user_sees"] == "esriJobCancelled"

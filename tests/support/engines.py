@@ -9,6 +9,8 @@ from typing import Any
 
 from gistasks.config import Settings
 from gistasks.engine import Engine
+from gistasks.engine.jobs import JobRunner, JobSettings
+from gistasks.gp import Catalog
 from gistasks.security.secretbox import SecretBox
 from gistasks.services import Services
 from gistasks.services.tasks import TaskService
@@ -35,10 +37,15 @@ def engine_for(store: Store, *args: Any, **kwargs: Any) -> Engine:
     return Engine(store, **kwargs)
 
 
-def services_for(engine: Engine) -> Services:
-    """Every service over the engine's store, signing tokens with a key of their own."""
-    return Services.build(engine.store, engine, os.urandom(32),
-                          Settings(data_dir=Path("unused")))
+def services_for(engine: Engine, data_dir: Path | None = None,
+                 catalog: Catalog | None = None) -> Services:
+    """Every service over the engine's store, signing tokens with a key of their own; GP jobs
+    (not started) keep their folders under ``data_dir``."""
+    where = data_dir or Path("unused")
+    runner = JobRunner(engine.store, catalog or Catalog.default(), where, engine.node,
+                       JobSettings(workers=2))
+    return Services.build(engine.store, engine, os.urandom(32), Settings(data_dir=where),
+                          runner)
 
 
 def tasks_for(engine: Engine) -> TaskService:

@@ -60,7 +60,7 @@ def _task(c: Call, task_id: str) -> TaskRecord:
                                 "slash it answers the same."), aliases=["/"])
 async def root(c: CallDep) -> Response:
     c.org_admin()
-    return render({"resources": ["system"], "currentVersion": ADMIN_VERSION,
+    return render({"resources": ["system", "services"], "currentVersion": ADMIN_VERSION,
                    "fullVersion": ADMIN_FULL_VERSION}, c.f, "Administrator API")
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from gistasks import __version__
-from gistasks.api import admin, oauth, sharing, user_tasks
+from gistasks.api import admin, gp, gpadmin, oauth, ogcapi, sharing, user_tasks
 from gistasks.api.forms import BodyBudget, ClientGoneError, unread_body_format
 from gistasks.api.headers import SecurityHeaders
 from gistasks.api.openapi import build_openapi
@@ -34,6 +34,8 @@ def _family(request: Request, context: str) -> Family:
     for root in (f"/{context}/admin", f"/{context}/portaladmin"):
         if path == root or path.startswith(root + "/"):
             return Family.ADMIN
+    if path == f"/{context}/ogcapi" or path.startswith(f"/{context}/ogcapi/"):
+        return Family.OGC
     return Family.SHARING
 
 
@@ -82,7 +84,9 @@ def create_app(settings: Settings, services: Services | None = None,
     app.state.services = services
     app.state.body_budget = BodyBudget(settings.http.body_budget_bytes)
     for router, prefix in ((sharing.router, ""), (oauth.router, ""), (user_tasks.router, ""),
-                           (admin.router, "/admin"), (admin.router, "/portaladmin")):
+                           (gp.router, ""), (ogcapi.router, ""), (admin.router, "/admin"),
+                           (admin.router, "/portaladmin"), (gpadmin.router, "/admin"),
+                           (gpadmin.router, "/portaladmin")):
         app.include_router(router, prefix=f"/{context}{prefix}")
     known = types if types is not None else (services.types if services else
                                              Registry.default())
@@ -97,7 +101,11 @@ def create_app(settings: Settings, services: Services | None = None,
 
     async def error(request: Request, err: ApiError) -> Response:
         err.family = _family(request, context)
-        response = render(err.payload(), await _error_format(request), "Error")
+        if err.family == Family.OGC:
+            response: Response = JSONResponse(err.payload(), status_code=err.http_status,
+                                              media_type="application/problem+json")
+        else:
+            response = render(err.payload(), await _error_format(request), "Error")
         if err.close:
             response.headers["connection"] = "close"
         return response

@@ -157,7 +157,8 @@ def _call(request: Request, values: dict[str, str], endpoint: Endpoint | None,
     f = output_format(values, endpoint.default_format if endpoint else "html")
     if identity is not None and header_token(request) is None and values.get("token") != early:
         identity = None  # a token in the body wins over the query's: verify that one
-    return Call(request, Form(values, declared), f, services, settings, identity)
+    repeated = getattr(request.state, "repeated", None)
+    return Call(request, Form(values, declared, repeated), f, services, settings, identity)
 
 
 CallDep = Annotated[Call, Depends(call)]

@@ -30,6 +30,9 @@ log = logging.getLogger("gistasks.http")
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+JSON_BODY = "application/json"
+"""A JSON body (OGC API - Processes) is read whole, within the same bounds, and kept as text
+in ``request.state.json_text`` for the handler."""
 SNIFF_BYTES = 64 * 1024
 """How much of an unread body an error answer looks through for ``f``."""
 SNIFF_WAIT_S = 0.2
@@ -88,7 +91,12 @@ class _Values:
         self.request = request
         self.limit = limits.max_fields
         self.items: dict[str, str] = {}
+        self.repeated: dict[str, list[str]] = {}
+        """Every value of a name given more than once in one source (the query, or the
+        body), in order; ``items`` holds the last."""
         self.count = 0
+        self._source: dict[str, int] = {}
+        self.source = 0
 
     def add(self, name: str, value: str) -> None:
         self.count += 1
@@ -97,6 +105,11 @@ class _Values:
                            [f"A request may carry at most {self.limit} parameters."])
         if name == "f":
             self.request.state.f = value
+        if name in self.items and self._source.get(name) == self.source:
+            self.repeated.setdefault(name, [self.items[name]]).append(value)
+        else:
+            self.repeated.pop(name, None)
+        self._source[name] = self.source
         self.items[name] = value
 
     def add_urlencoded(self, raw: bytes | bytearray) -> None:
@@ -141,6 +154,7 @@ async def read_values(request: Request, limits: HttpLimits,
             budget.give(size)
             request.state.f = request.state.f or sniff_format(body)
             raise _busy()
+        values.source = 1
         try:
             if kind == FORM:
                 values.add_urlencoded(body)
@@ -155,7 +169,16 @@ async def read_values(request: Request, limits: HttpLimits,
         del body  # the parsed values are what is kept
         budget.give(size)
         held = size
+    elif request.method in ("POST", "PUT") and kind == JSON_BODY:
+        body = await _read_body(request, limits, budget)
+        held = len(body)
+        try:
+            request.state.json_text = _text(body, "the body")
+        except BaseException:
+            budget.give(held)
+            raise
     request.state.f = values.items.get("f", "")
+    request.state.repeated = values.repeated
     return values.items, held
 
 

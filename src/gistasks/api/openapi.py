@@ -28,7 +28,8 @@ from gistasks.tasktypes import Registry
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ADMIN_ROOTS = {"admin": "Administrator API", "portaladmin": "Portal Administrator API"}
-TAGS = ("Sharing", "User tasks", "OAuth", *ADMIN_ROOTS.values())
+TAGS = ("Sharing", "User tasks", "OAuth", "Geoprocessing", "OGC API - Processes",
+        *ADMIN_ROOTS.values(), "Geoprocessing administration")
 
 PATH_PARAMETERS: dict[str, Json] = {
     "username": {"description": "A user name: the caller's own, or anyone's for an org admin.",
@@ -40,6 +41,18 @@ PATH_PARAMETERS: dict[str, Json] = {
     "run_id": {"description": "A run id (32 hex digits).",
                "example": "dae1bfa5d6ec44349790ebb3f27dd4e1"},
     "client_id": {"description": "A registered app's client id.", "example": "pythonapi"},
+    "folder": {"description": "A folder of GP services.", "example": "Utilities"},
+    "service": {"description": "A GP service of the folder.", "example": "Geometry"},
+    "service_type": {"description": "`<service>.GPServer`.", "example": "Geometry.GPServer"},
+    "task": {"description": "A task (tool) of the GP service.", "example": "Buffer"},
+    "job_id": {"description": "A job id (`j` and 32 hex digits).",
+               "example": "j0123456789abcdef0123456789abcdef"},
+    "param": {"description": "A parameter of the job's task.", "example": "Output_Features"},
+    "service_dir": {"description": "`<service>_gpserver`.", "example": "geometry_gpserver"},
+    "file_path": {"description": "A file's path in the job's folder.",
+                  "example": "features.gpkg"},
+    "process_id": {"description": "`<Folder>.<Service>.<Task>`.",
+                   "example": "Utilities.Geometry.Buffer"},
 }
 
 
@@ -125,12 +138,78 @@ def _schemas() -> Json:
             ("client_id", "appType", "redirect_uris", "registered", "modified"),
             "A registered app (ArcGIS's Registered App)."),
         "AppDone": obj({"success": {"const": True}, "client_id": STR}, ("success", "client_id")),
+        **_gp_schemas(),
         "Limits": obj({CATEGORY: {"type": "array", "items": obj(
             {"limitName": {"type": "string", "enum": list(DEFAULTS)},
              "numLimit": {"type": "integer", "minimum": -1, "description": "-1: no limit."}},
             ("limitName", "numLimit"))}},
             (CATEGORY,), "The scheduled-task limits (ArcGIS 11.2+ `system/limits`); "
             "a limit never set has its default."),
+    }
+
+
+def _gp_schemas() -> Json:
+    """The answers of the GP services, their administration and OGC API - Processes."""
+    any_value: Json = {"description": "A value of the parameter's data type."}
+    message = obj({"type": STR, "description": STR}, ("type", "description"))
+    job_admin = obj({"jobId": STR, "submittedTime": EPOCH_MS,
+                     "endTime": {"type": "integer", "description": "-1 until it ends."},
+                     "status": STR, "username": {"type": ["string", "null"]},
+                     "machinename": {"type": ["string", "null"]}, "url": STR},
+                    ("jobId", "submittedTime", "endTime", "status", "username", "machinename",
+                     "url"), "A job, in the seed page's shape.")
+    param_url = {"type": "object", "additionalProperties": obj({"paramUrl": STR},
+                                                                ("paramUrl",))}
+    return {
+        "RestInfo": obj({"currentVersion": {"type": "number"}, "fullVersion": STR,
+                         "owningSystemUrl": STR, "authInfo": {"type": "object"}},
+                        ("currentVersion", "authInfo")),
+        "ServicesDirectory": obj({"currentVersion": {"type": "number"},
+                                  "folders": {"type": "array", "items": STR},
+                                  "services": {"type": "array", "items": obj(
+                                      {"name": STR, "type": STR}, ("name", "type"))}},
+                                 ("folders", "services")),
+        "GPService": obj({"currentVersion": {"type": "number"}, "serviceDescription": STR,
+                          "tasks": {"type": "array", "items": STR}, "executionType": STR,
+                          "resultMapServerName": STR, "maximumRecords": INT},
+                         ("tasks", "executionType", "resultMapServerName")),
+        "GPTask": obj({"name": STR, "displayName": STR, "description": STR,
+                       "executionType": STR, "parameters": {"type": "array", "items": obj({
+                           "name": STR, "dataType": STR, "displayName": STR,
+                           "direction": STR, "defaultValue": any_value,
+                           "parameterType": STR, "description": STR,
+                           "choiceList": {"type": "array"}},
+                           ("name", "dataType", "displayName", "direction", "defaultValue",
+                            "parameterType"))}}, ("name", "parameters")),
+        "GPJobSubmitted": obj({"jobId": STR, "jobStatus": STR}, ("jobId", "jobStatus")),
+        "GPJob": obj({"jobId": STR, "jobStatus": STR,
+                      "messages": {"type": "array", "items": message},
+                      "results": param_url, "inputs": param_url,
+                      "progress": obj({"type": STR, "message": STR,
+                                       "percent": {"type": ["number", "null"]}})},
+                     ("jobId", "jobStatus")),
+        "GPValue": obj({"paramName": STR, "dataType": STR, "value": any_value},
+                       ("paramName", "dataType", "value")),
+        "GPExecuted": obj({"results": {"type": "array", "items": ref("GPValue")},
+                           "messages": {"type": "array", "items": message}},
+                          ("results", "messages")),
+        "AdminServices": obj({"folders": {"type": "array", "items": STR},
+                              "services": {"type": "array"}}, ("services",)),
+        "AdminService": obj({"serviceName": STR, "type": STR, "properties": {
+            "type": "object"}}, ("serviceName", "type")),
+        "AdminJobsRoot": obj({"resources": {"type": "array", "items": STR},
+                              "operations": {"type": "array", "items": STR}},
+                             ("resources", "operations")),
+        "AdminJob": job_admin,
+        "AdminJobQuery": obj({"total": INT, "num": INT, "start": INT,
+                              "nextStart": {"type": "integer",
+                                            "description": "-1 on the last page."},
+                              "query": {"type": "object"},
+                              "results": {"type": "object", "additionalProperties": job_admin,
+                                          "description": "The jobs, keyed by job id."}},
+                             ("total", "num", "start", "nextStart", "results")),
+        "AdminJobStatistics": obj({"total": INT, "succeeded": INT, "failed": INT,
+                                   "cancelled": INT}, ("total",)),
     }
 
 
@@ -165,8 +244,9 @@ def _parameter(item: Param[Any], types: Registry) -> Json:
     return parameter
 
 
-def _form(fields: tuple[Param[Any], ...], types: Registry) -> Json:
-    """``fields`` as a form body (POST), url-encoded or multipart."""
+def _form(fields: tuple[Param[Any], ...], types: Registry, open_params: str = "") -> Json:
+    """``fields`` as a form body (POST), url-encoded or multipart; ``open_params`` says what
+    the other fields of an open form are."""
     properties: Json = {}
     for item in fields:
         prop = item.schema(types)
@@ -174,6 +254,8 @@ def _form(fields: tuple[Param[Any], ...], types: Registry) -> Json:
             prop["examples"] = [item.example]
         properties[item.name] = prop
     schema: Json = {"type": "object", "properties": properties}
+    if open_params:
+        schema["additionalProperties"] = {"type": "string", "description": open_params}
     required = [item.name for item in fields if item.required]
     if required:
         schema["required"] = required
@@ -188,6 +270,23 @@ def _responses(ep: Endpoint, family: Family) -> Json:
     if ep.kind == Kind.HTML:
         return {"200": {"description": "An HTML page.",
                         "content": {"text/html": {"schema": STR}}}}
+    if ep.kind == Kind.FILE:
+        return {"200": {"description": "The file (an attachment), or the Sharing error "
+                        "envelope.", "content": {"application/octet-stream": {"schema": {
+                            "type": "string", "format": "binary"}},
+                            "application/json": {"schema": ref(error)},
+                            "text/html": {"schema": {"type": "string", "description":
+                                                     "`f=html`: the error as a page."}}}}}
+    if ep.kind == Kind.OGC:
+        problem = {"application/problem+json": {"schema": obj(
+            {"type": STR, "title": STR, "status": INT, "detail": STR}, ("type",))}}
+        return {"200": {"description": "The OGC API answer.",
+                        "content": {"application/json": {"schema": {"type": ["object",
+                                                                              "array"]}}}},
+                "201": {"description": "An asynchronous job was created (`Location`).",
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+                "4XX": {"description": "A problem (RFC 7807).", "content": problem},
+                "5XX": {"description": "A failed process.", "content": problem}}
     if ep.kind == Kind.REDIRECT:
         return {"200": {"description": "An HTML page (failed sign-in, or the code for the "
                         "out-of-band redirect).", "content": {"text/html": {"schema": STR}}},
@@ -208,6 +307,8 @@ def _family_and_tag(path: str, context: str, ep: Endpoint) -> tuple[Family, str]
         prefix = f"/{context}/{root}"
         if path == prefix or path.startswith(prefix + "/"):
             return Family.ADMIN, ep.tag or tag
+    if ep.kind == Kind.OGC:
+        return Family.OGC, ep.tag
     return Family.SHARING, ep.tag or "Sharing"
 
 
@@ -215,7 +316,7 @@ def _operation(ep: Endpoint, method: str, path: str, context: str, types: Regist
     """The operation of ``method path``, from its declaration."""
     family, tag = _family_and_tag(path, context, ep)
     fields = ep.params
-    if ep.kind == Kind.ARCGIS and not any(item.name == "f" for item in fields):
+    if ep.kind in (Kind.ARCGIS, Kind.FILE) and not any(item.name == "f" for item in fields):
         fields = (F, *fields)
     operation: Json = {"operationId": _operation_id(method, path), "summary": ep.summary,
                        "tags": [tag], "responses": _responses(ep, family)}
@@ -228,11 +329,18 @@ def _operation(ep: Endpoint, method: str, path: str, context: str, types: Regist
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": "string", "minLength": 1}, **PATH_PARAMETERS[name]}
                   for name in re.findall(r"{(\w+)}", path)]
-    if method == "GET":
+    if ep.kind == Kind.OGC:
+        parameters += [_parameter(item, types) for item in ep.params]
+        if method == "POST":
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": obj({"inputs": {"type": "object"}, "outputs": {"type": "object"},
+                               "response": {"type": "string", "enum": ["raw", "document"]}}
+                              )}}}
+    elif method == "GET":
         parameters += [_parameter(item, types) for item in fields]
     else:
         body = fields if ep.auth == Auth.NONE else (*fields, TOKEN)
-        operation["requestBody"] = _form(body, types)
+        operation["requestBody"] = _form(body, types, ep.open_params)
     if parameters:
         operation["parameters"] = parameters
     return operation
@@ -281,9 +389,10 @@ def build_openapi(app: FastAPI, context: str, types: Registry) -> Json:
         ep = endpoint_of(route.endpoint)
         if ep is None or route.path is None:
             continue
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)  # {file_path:path}: a template
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = _operation(
-                ep, method, route.path, context, types)
+            paths.setdefault(path, {})[method.lower()] = _operation(ep, method, path, context,
+                                                                    types)
     return {
         "openapi": "3.1.0",
         "info": {"title": "gistasks", "version": __version__, "description": DESCRIPTION},

@@ -214,9 +214,27 @@ def finite(text: str) -> float | None:
 class Form:
     """The parameters of one request, handed out typed for the declared parameters."""
 
-    def __init__(self, values: Mapping[str, str], declared: Sequence[Param[Any]] | None) -> None:
+    def __init__(self, values: Mapping[str, str], declared: Sequence[Param[Any]] | None,
+                 repeated: Mapping[str, list[str]] | None = None) -> None:
         self.values = dict(values)
         self._declared = None if declared is None else {p.name for p in declared}
+        self._repeated = dict(repeated or {})
+
+    def every(self, param: Param[Any]) -> list[str]:
+        """Every text of ``param`` (a name repeated in the query or the body, as
+        ``jobStatus`` is), blank ones left out."""
+        last = self.exact(param)
+        found = self._repeated.get(param.name) or ([] if last is None else [last])
+        return [t for t in found if t.strip()]
+
+    def undeclared(self) -> dict[str, str]:
+        """The parameters an endpoint with open parameters reads by name (a GP tool's
+        inputs): every value but the request-wide ones."""
+        return {k: v for k, v in self.values.items() if k not in ("f", "token")}
+
+    def repeats(self, name: str) -> list[str]:
+        """Every value of ``name`` when it came more than once, else []."""
+        return list(self._repeated.get(name, []))
 
     def exact(self, param: Param[Any]) -> str | None:
         """The text of ``param`` exactly as sent (blank too), None when absent; a text longer

@@ -24,6 +24,8 @@ class Family(StrEnum):
 
     SHARING = "sharing"
     ADMIN = "admin"
+    OGC = "ogc"
+    """OGC API: RFC 7807 problem details, with the HTTP status."""
 
 
 class ApiError(Exception):
@@ -40,10 +42,27 @@ class ApiError(Exception):
         """Close the connection after the answer (a refused body is not read to its end)."""
 
     def payload(self) -> dict[str, Any]:
+        if self.family == Family.OGC:
+            kinds = [d for d in self.details if d.startswith(OGC_EXCEPTIONS)]
+            rest = [d for d in self.details if not d.startswith(OGC_EXCEPTIONS)]
+            return {"type": kinds[0] if kinds else "about:blank", "title": self.message,
+                    "status": self.http_status, "detail": " ".join(rest) or self.message}
         if self.family == Family.ADMIN:
             return {"status": "error", "messages": [self.message, *self.details],
                     "code": self.code}
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status of the error where real statuses are used (OGC API): ArcGIS's
+        498 and 499 are 401."""
+        if self.code in (498, 499):
+            return 401
+        return self.code if 400 <= self.code <= 599 else 500
+
+
+OGC_EXCEPTIONS = "http://www.opengis.net/def/exceptions/"
 
 
 def output_format(values: Mapping[str, str], default: str = "html") -> str:

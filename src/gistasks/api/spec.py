@@ -41,6 +41,10 @@ class Kind(StrEnum):
     """A redirect (302), or an HTML page."""
     OAUTH_JSON = "oauth-json"
     """Always JSON, OAuth errors inside the Sharing envelope."""
+    FILE = "file"
+    """A file download (its own media type), or an error in the Sharing envelope."""
+    OGC = "ogc"
+    """OGC API JSON: real HTTP statuses, errors as RFC 7807 problem details."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,9 @@ class Endpoint:
     extension: bool = False
     """The operation is gistasks' own, not ArcGIS's."""
     default_format: str = "html"
+    open_params: str = ""
+    """The endpoint also reads parameters it cannot list (a GP task's inputs); the text says
+    which, for the document."""
 
 
 def route(router: APIRouter, path: str, methods: Sequence[str], endpoint: Endpoint,

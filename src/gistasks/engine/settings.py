@@ -61,9 +61,9 @@ class EngineSettings:
         }
         for var, (name, scale) in pairs.items():
             if env.get(var):
-                s = replace(s, **{name: int(_positive(env, var) * scale)})
+                s = replace(s, **{name: int(positive(env, var) * scale)})
         if env.get("GISTASKS_SHUTDOWN_GRACE_SECONDS"):
-            s = replace(s, shutdown_grace_s=_positive(env, "GISTASKS_SHUTDOWN_GRACE_SECONDS"))
+            s = replace(s, shutdown_grace_s=positive(env, "GISTASKS_SHUTDOWN_GRACE_SECONDS"))
         return s
 
 
@@ -75,13 +75,15 @@ ENGINE_LIMITS: dict[str, str] = {
 A value stored through ``system/limits`` overrides the node's setting."""
 
 
-def _positive(env: Mapping[str, str], var: str) -> float:
-    """``env[var]`` as a positive finite number; ConfigError naming ``var`` otherwise."""
+def positive(env: Mapping[str, str], var: str, zero: bool = False) -> float:
+    """``env[var]`` as a positive finite number (``zero`` allows 0); ConfigError naming
+    ``var`` otherwise."""
     try:
         value = float(env[var])
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_SETTING):
+    low_ok = value >= 0 if zero else value > 0
+    if not (math.isfinite(value) and low_ok and value <= MAX_SETTING):
         raise ConfigError(f"{var}: {env[var]!r} must be a positive number (at most "
                           f"{MAX_SETTING:,})")
     return value

@@ -18,28 +18,60 @@ import uvicorn
 from gistasks.api.app import create_app
 from gistasks.config import Settings
 from gistasks.engine import Engine, EngineSettings
+from gistasks.engine.jobs import JobRunner, JobSettings
+from gistasks.gp import Catalog
 from gistasks.security.keys import load_key, make_private, private_dir
 from gistasks.security.secretbox import SecretBox
 from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
 from gistasks.server.http import GuardedServer, guarded_protocol
-from gistasks.server.tls import ensure_certificate
+from gistasks.server.tls import CERT_NAME, ensure_certificate
 from gistasks.services import Services
 from gistasks.store import Store
-from gistasks.tasktypes import Registry
+from gistasks.tasktypes import Deployment, Registry
 
 M_MMAP_THRESHOLD = -3
+ADMIN = "admin"
+"""The initial administrator, owner of the built-in system tasks."""
 TOKEN_KEY = "token-key"
 SECRET_KEY = "secret-key"
 
 
 def build(settings: Settings, store: Store, engine_settings: EngineSettings | None = None,
-          types: Registry | None = None) -> Services:
+          types: Registry | None = None, catalog: Catalog | None = None,
+          job_settings: JobSettings | None = None) -> Services:
     """The services of a deployment over ``store``, with the deployment's keys from the data
-    directory (created on first use)."""
+    directory (created on first use) and its GP services (the built-in ones, the entry
+    points and ``gp-services.toml`` of the data directory, unless ``catalog`` is given)."""
     engine = Engine(store, types=types or Registry.default(),
                     secrets=SecretBox(load_key(settings.data_dir, SECRET_KEY)),
                     settings=engine_settings)
-    return Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY), settings)
+    runner = JobRunner(store, catalog or Catalog.default(settings.data_dir), settings.data_dir,
+                       engine.node, job_settings or JobSettings.from_environment())
+    services = Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY), settings,
+                              runner)
+    cert = settings.data_dir / CERT_NAME
+    engine.types.bind(Deployment(
+        clean_gp_jobs=services.geoprocessing.clean,
+        token_for=lambda username: services.auth.token_for(username, TASK_TOKEN_MINUTES),
+        own_origins=tuple(own_origins(settings)),
+        ca_file=str(cert) if cert.exists() else None))
+    return services
+
+
+TASK_TOKEN_MINUTES = 60
+"""The lifetime of the token a GPService run sends to this server's own services."""
+
+
+def own_origins(settings: Settings) -> list[str]:
+    """The origins this server answers at: its public URL's and its listener's."""
+    found = [settings.base_url]
+    port = settings.port
+    found += [f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
+    origins = []
+    for url in found:
+        scheme, _, rest = url.partition("://")
+        origins.append(f"{scheme}://{rest.split('/', 1)[0]}".lower())
+    return list(dict.fromkeys(origins))
 
 
 def _configure_logging() -> None:
@@ -83,6 +115,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     services = build(settings, store, engine_settings)
     services.tasks.upgrade_secrets()
     created = services.users.ensure_admin(read_admin_password(settings))
+    services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)

@@ -131,10 +131,14 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
     return GuardedProtocol
 
 
+SSL_SHUTDOWN_TIMEOUT_S = 2.0
+
+
 class GuardedServer(uvicorn.Server):
-    """uvicorn's server with a bound on TLS handshakes: asyncio and uvloop would wait 60 s for
-    a client that connects and never finishes one (such a connection is not the protocol's
-    yet, so its timers and caps do not see it)."""
+    """uvicorn's server with bounds on TLS handshakes and shutdowns: asyncio and uvloop would
+    wait 60 s for a client that connects and never finishes a handshake (such a connection is
+    not the protocol's yet, so its timers and caps do not see it), and 30 s at a stop for each
+    keep-alive client that does not answer the server's close."""
 
     def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
         super().__init__(config)
@@ -147,6 +151,9 @@ class GuardedServer(uvicorn.Server):
         async def bounded(*args: Any, **kwargs: Any) -> Any:
             if kwargs.get("ssl") is not None:
                 kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout_s)
+                # Closing waits for the client's close_notify; an idle keep-alive client
+                # sends none, and a stop would wait 30 s for each.
+                kwargs.setdefault("ssl_shutdown_timeout", SSL_SHUTDOWN_TIMEOUT_S)
             return await create_server(*args, **kwargs)
 
         loop.create_server = bounded

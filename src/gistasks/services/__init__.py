@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from gistasks.config import Settings
 from gistasks.engine import Engine
+from gistasks.engine.jobs import JobRunner
 from gistasks.services.auth import AuthService, SignInGuard
+from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
 from gistasks.services.oauth import AppService, OAuthService
 from gistasks.services.runs import RunService
@@ -32,13 +34,16 @@ class Services:
     limits: LimitService
     tasks: TaskService
     runs: RunService
+    geoprocessing: GeoprocessingService
     engine: Engine
+    jobs: JobRunner
 
     @classmethod
-    def build(cls, store: Store, engine: Engine, token_key: bytes,
-              settings: Settings) -> Services:
-        """The services over ``store`` and ``engine`` (whose registry and secret box they
-        share), signing tokens with ``token_key``, within the bounds of ``settings``."""
+    def build(cls, store: Store, engine: Engine, token_key: bytes, settings: Settings,
+              jobs: JobRunner) -> Services:
+        """The services over ``store``, ``engine`` (whose registry and secret box they
+        share) and the job runner ``jobs`` (whose catalog they share), signing tokens with
+        ``token_key``, within the bounds of ``settings``."""
         users = UserService(store)
         auth = AuthService(users, SignInGuard(store, settings.sign_in), token_key,
                            settings.token_max_minutes)
@@ -47,12 +52,24 @@ class Services:
         return cls(types=engine.types, users=users, auth=auth, apps=apps,
                    oauth=OAuthService(store, auth, apps),
                    limits=limits, tasks=TaskService(store, engine, engine.types, limits),
-                   runs=RunService(store, engine), engine=engine)
+                   runs=RunService(store, engine),
+                   geoprocessing=GeoprocessingService(
+                       store, jobs.catalog, jobs, lambda: [_origin(settings.base_url)]),
+                   engine=engine, jobs=jobs)
 
     def start(self) -> None:
-        """Start the engine: firing and executing, in threads."""
+        """Start the engine (firing and executing, in threads) and the job runner (its
+        worker processes)."""
+        self.jobs.start()
         self.engine.start()
 
     def stop(self) -> None:
-        """Stop the engine, letting running work finish within its grace period."""
+        """Stop the engine and the job runner, letting running work finish within the grace
+        period."""
         self.engine.stop()
+        self.jobs.stop()
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -166,6 +166,15 @@ class AuthService:
                                                   expires, referer, ip))
         return Token(token, expires, minutes)
 
+    def token_for(self, username: str, minutes: int) -> str:
+        """A token of ``username`` for ``minutes`` (within the cap), minted by the server for
+        its own calls (a GPService run calls this server as the task's owner);
+        InvalidTokenError if the user no longer exists or is disabled."""
+        user = self.users.get(username)
+        if user is None or user.disabled:
+            raise InvalidTokenError(["The task's owner cannot sign in."])
+        return self.issue(user, minutes).token
+
     def generate_token(self, username: str, password: str, *, expiration: float | None,
                        client: str, referer: str, ip: str, request_ip: str | None) -> Token:
         """ArcGIS ``generateToken``: a token for a name and password, optionally bound to a

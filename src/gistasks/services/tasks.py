@@ -11,6 +11,7 @@ never replays old fires.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any, Unpack
 
@@ -103,6 +104,9 @@ class TaskService:
         privilege forbids it."""
         scope = Scope(scope)
         task_type = self._type(fields.get("type"), scope)
+        if task_type.builtin is not None and self.store.tasks.count_of_type(task_type.name):
+            raise TaskError(f"{task_type.builtin.title} ({task_type.name}) is built in and "
+                            "exists already; there is only one", "create the task")
         now = self.engine.now_ms()
         task_id = new_id()
         expr = schedule(fields, None, scope)
@@ -201,9 +205,27 @@ class TaskService:
         return updated
 
     def delete(self, task_id: str) -> None:
-        """Delete the task and all its runs."""
+        """Delete the task and all its runs; a built-in task cannot be deleted."""
+        task = self._require(task_id)
+        task_type = self.types.get(task.type)
+        if task_type is not None and task_type.builtin is not None:
+            raise TaskError(f"{task.title or task_type.builtin.title} is a built-in task and "
+                            "cannot be deleted; disable it to stop it", "delete the task")
         if not self.store.tasks.delete(task_id):
             raise NotFoundError(f"Task '{task_id}' was not found.")
+
+    def ensure_builtins(self, owner: str) -> list[TaskRecord]:
+        """Create the built-in system tasks that do not exist yet (at every start: the first
+        creates them), owned by ``owner``; returns those created."""
+        created = []
+        for task_type in self.types.builtins():
+            builtin = task_type.builtin
+            if builtin is None or self.store.tasks.count_of_type(task_type.name):
+                continue
+            created.append(self.create(scope=Scope.SYSTEM, owner=owner, type=task_type.name,
+                                       title=builtin.title, item_id=str(uuid.uuid4()),
+                                       cron_expression=builtin.cron))
+        return created
 
     def upgrade_secrets(self) -> int:
         """Seal anew, bound to their task, the secrets stored before binding existed, and

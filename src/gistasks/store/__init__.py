@@ -4,7 +4,8 @@ database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations i
 
 ``Store`` gathers the parts: ``store.tasks``, ``store.runs``, ``store.fires`` (recording due
 fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``, ``store.oauth``
-(registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins). Records
+(registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins), ``store.jobs``
+(geoprocessing jobs and their queue). Records
 (``store.records``) are what flows upward; the API sees records, never the store.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from gistasks.store._db import Database, new_id
 from gistasks.store.fires import FireStore, Planner
+from gistasks.store.jobs import JobStore
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
 from gistasks.store.oauth import OAuthStore
@@ -34,6 +36,7 @@ class Store:
         self.limits = LimitStore(self.db)
         self.oauth = OAuthStore(self.db)
         self.sign_ins = SignInStore(self.db)
+        self.jobs = JobStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

@@ -140,6 +140,12 @@ class Database:
         stmt = ins.on_conflict_do_nothing(index_elements=unique).returning(table.c.id)
         return list(conn.execute(stmt, rows).scalars())
 
+    def serialise(self, conn: Connection, key: int) -> None:
+        """Hold the cluster-wide lock ``key`` until ``conn``'s transaction ends (a PostgreSQL
+        advisory lock; on SQLite a write transaction holds the one writer lock already)."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
     def greatest(self, *values: Any) -> Any:
         """SQL ``greatest`` (``max`` of several values on SQLite)."""
         return func.max(*values) if self.is_sqlite else func.greatest(*values)

@@ -243,3 +243,84 @@ class SignInFailures:
     failures: int
     window_start: int
     locked_until: int
+
+
+class JobStatus(StrEnum):
+    """A geoprocessing job's ``jobStatus``, as ArcGIS names them."""
+
+    NEW = "esriJobNew"
+    SUBMITTED = "esriJobSubmitted"
+    WAITING = "esriJobWaiting"
+    """Queued while its service runs as many jobs as it may at once."""
+    EXECUTING = "esriJobExecuting"
+    SUCCEEDED = "esriJobSucceeded"
+    FAILED = "esriJobFailed"
+    TIMED_OUT = "esriJobTimedOut"
+    CANCELLING = "esriJobCancelling"
+    CANCELLED = "esriJobCancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_JOB_STATES
+
+
+QUEUED_JOB_STATES = (JobStatus.NEW, JobStatus.SUBMITTED, JobStatus.WAITING)
+RUNNING_JOB_STATES = (JobStatus.EXECUTING, JobStatus.CANCELLING)
+FINISHED_JOB_STATES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT,
+                       JobStatus.CANCELLED)
+
+
+class JobMode(StrEnum):
+    """How a job was asked for: ``submitJob`` (asynchronous) or ``execute`` (the caller
+    waits)."""
+
+    ASYNC = "async"
+    SYNC = "sync"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One geoprocessing job. ``inputs`` and ``results`` are JSON objects by parameter name
+    (normal JSON values), ``messages`` a JSON list of ``{"type", "description"}``,
+    ``progress`` a JSON object or None, ``files`` the local sources of file inputs (never
+    shown)."""
+
+    id: str
+    service: str
+    tool: str
+    owner: str | None
+    status: JobStatus
+    mode: JobMode
+    inputs: str
+    files: str
+    results: str | None
+    messages: str
+    progress: str | None
+    node: str | None
+    machine: str | None
+    lease_until: int | None
+    submitted: int
+    started: int | None
+    ended: int | None
+    modified: int
+    deleted: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobRecord:
+        """From a row of ``select(gp_jobs)``."""
+        record: JobRecord = _from_row(cls, row, _JOB_ENUMS)
+        return record
+
+
+_JOB_ENUMS = _enum_columns(JobRecord, {"status": JobStatus, "mode": JobMode})
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How a job's execution ended, as the node that ran it records it."""
+
+    job_id: str
+    status: JobStatus
+    results: str | None
+    messages: str
+    ended: int

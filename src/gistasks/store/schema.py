@@ -129,3 +129,31 @@ sign_in_failures = Table(
     Column("locked_until", BigInteger, nullable=False, default=0),
 )
 Index("ix_sign_in_failures_window", sign_in_failures.c.window_start)
+
+gp_jobs = Table(
+    "gp_jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "j" and 32 hex digits, as ArcGIS
+    Column("service", String(160), nullable=False),  # "<folder>/<service>"
+    Column("tool", String(128), nullable=False),
+    Column("owner", String(128)),  # None: an anonymous caller of a public service
+    Column("status", String(24), nullable=False),
+    Column("mode", String(8), nullable=False, default="async"),
+    Column("inputs", Text, nullable=False, default="{}"),
+    Column("files", Text, nullable=False, default="{}"),
+    Column("results", Text),
+    Column("messages", Text, nullable=False, default="[]"),
+    Column("progress", Text),
+    Column("node", String(128)),  # the node that holds (or held) the job's lease
+    Column("machine", String(256)),  # that node's host: ArcGIS's machinename
+    Column("lease_until", BigInteger),
+    Column("submitted", BigInteger, nullable=False),
+    Column("started", BigInteger),
+    Column("ended", BigInteger),
+    Column("modified", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+Index("ix_gp_jobs_queue", gp_jobs.c.status, gp_jobs.c.submitted)
+Index("ix_gp_jobs_service", gp_jobs.c.service, gp_jobs.c.submitted)
+Index("ix_gp_jobs_owner", gp_jobs.c.owner, gp_jobs.c.submitted)
+Index("ix_gp_jobs_ended", gp_jobs.c.ended)

@@ -87,6 +87,12 @@ class TaskStore:
                 select(func.count()).select_from(tasks).where(*where)).scalar_one())
             return total, [TaskRecord.from_row(r) for r in conn.execute(stmt)]
 
+    def count_of_type(self, task_type: str) -> int:
+        """How many tasks of ``task_type`` there are."""
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(tasks).where(
+                tasks.c.type == task_type)).scalar_one())
+
     def count_active(self, task_type: str, owner: str | None = None,
                      exclude_id: str | None = None) -> int:
         """Active tasks of ``task_type`` (of ``owner`` if given), not counting ``exclude_id``."""

@@ -11,13 +11,14 @@ its class must be importable and constructible without arguments.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from gistasks.plugins import load_object
 from gistasks.store.records import RunStatus, Scope
 
 
@@ -31,7 +32,7 @@ class Isolation(StrEnum):
     the run."""
 
 
-FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SUBMITFAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,8 @@ class RunContext:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a run ended: ``succeeded`` or ``failed``, a result text, and an optional URL."""
+    """How a run ended: ``succeeded``, ``failed`` or ``submitfailed`` (the service it calls
+    refused the work or could not be reached), a result text, and an optional URL."""
 
     status: RunStatus
     result: str = ""
@@ -58,12 +60,42 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if self.status not in FINAL_STATUSES:
-            raise ValueError(f"an outcome is succeeded or failed, not {self.status!r}")
+            raise ValueError(f"an outcome is succeeded, failed or submitfailed, not "
+                             f"{self.status!r}")
         object.__setattr__(self, "status", RunStatus(self.status))  # "succeeded" works too
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the server offers the task types that work on the deployment itself, bound once
+    at start (``Registry.bind``); a type run in a child process gets none of it."""
+
+    clean_gp_jobs: Callable[[], str] | None = None
+    """Remove the GP jobs past their age; returns the run's result text."""
+    token_for: Callable[[str], str] | None = None
+    """A short-lived token of a user, for calls to this deployment's own services."""
+    own_origins: tuple[str, ...] = ()
+    """The origins (``https://host:port``) of this deployment: only they receive tokens."""
+    ca_file: str | None = None
+    """The deployment's own certificate, trusted for calls to its own origins."""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """The one task of a built-in type that exists from the first start (ArcGIS's system
+    tasks): it cannot be deleted, and no second one can be created."""
+
+    title: str
+    cron: str
+    """The Quartz expression it starts with."""
 
 
 class TaskType(ABC):
     """One kind of scheduled work (ExecuteNotebook, CleanGPJobs, …)."""
+
+    deployment: Deployment = Deployment()
+    """Set by ``Registry.bind`` on the server's instances."""
+    builtin: ClassVar[Builtin | None] = None
 
     name: ClassVar[str]
     internal_name: ClassVar[str] = ""
@@ -94,17 +126,6 @@ class TaskType(ABC):
     def import_path(cls) -> str:
         """``module:QualName`` of the class, for making it anew in a child process."""
         return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def load_object(spec: str) -> object:
-    """The object named by ``module:attribute`` (``attribute`` may be dotted)."""
-    module, _, attr = spec.strip().partition(":")
-    if not module or not attr:
-        raise ValueError(f"{spec!r} is not module:attribute")
-    value: object = importlib.import_module(module)
-    for part in attr.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def execute_in_child(type_path: str, context: dict[str, Any]) -> tuple[str, str, str]:

@@ -12,8 +12,9 @@ import os
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 
+from gistasks.plugins import load_object
 from gistasks.store.records import Scope
-from gistasks.tasktypes.base import TaskType, load_object
+from gistasks.tasktypes.base import Deployment, TaskType
 
 ENTRY_POINT_GROUP = "gistasks.tasktypes"
 
@@ -37,10 +38,12 @@ class Registry:
     def default(cls, environ: Mapping[str, str] | None = None) -> Registry:
         """The built-in types, then the entry points, then ``GISTASKS_TASKTYPES``; a name
         already taken keeps its first type."""
+        from gistasks.tasktypes.cleangpjobs import CleanGPJobs
+        from gistasks.tasktypes.gpservice import GPService
         from gistasks.tasktypes.ping import Ping
 
         env = os.environ if environ is None else environ
-        registry = cls([Ping])
+        registry = cls([Ping, CleanGPJobs, GPService])
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             registry.register(ep.load(), replace=False)
         for spec in filter(None, env.get("GISTASKS_TASKTYPES", "").split(",")):
@@ -51,6 +54,16 @@ class Registry:
         instance = _instance(task_type)
         if replace or instance.name not in self._types:
             self._types[instance.name] = instance
+
+    def bind(self, deployment: Deployment) -> None:
+        """Give every type what the deployment offers (the server does this once, at
+        start)."""
+        for task_type in self._types.values():
+            task_type.deployment = deployment
+
+    def builtins(self) -> list[TaskType]:
+        """The types whose one task exists from the first start."""
+        return [t for t in self._types.values() if t.builtin is not None]
 
     def get(self, name: str) -> TaskType | None:
         return self._types.get(name)

@@ -24,7 +24,8 @@ PASSCODE = "s3cret-pass"
 
 def summary(props: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "taskId", "type", "taskType", "title", "taskTitle", "itemId", "cronSchedule",
-            "maxOccurrences", "taskState", "active", "parameters", "ownerId")
+            "maxOccurrences", "taskState", "active", "parameters", "ownerId", "cronExpression",
+            "runIntervalSeconds", "orgId", "generation", "created", "updated")
     return {k: props.get(k) for k in keys}
 
 
@@ -42,7 +43,7 @@ def main() -> None:
         tasks = adm.system.tasks
         r["tasks_class"] = type(tasks).__name__
         r["tasks_url"] = tasks.url
-        r["listed_before"] = [t["id"] for t in tasks.properties["result"]]
+        r["listed_before"] = [summary(t) for t in tasks.properties["result"]]
 
     def listed() -> list[str]:
         tasks._refresh()  # .properties is cached per object
