@@ -177,6 +177,9 @@ class Phase:
     submit_ms: list[float] = field(default_factory=list)
     done_ms: list[float] = field(default_factory=list)
     polls: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU used during the phase, in cores: the server's main process, its children (worker
+    processes), and the client."""
 
     @property
     def rate(self) -> float:
@@ -220,8 +223,34 @@ async def _run(api: Api, concurrency: int, jobs: int) -> Phase:
     return phase
 
 
-def measure(api: Api, concurrency: int, jobs: int) -> Phase:
-    return asyncio.run(_run(api, concurrency, jobs))
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def measure(api: Api, concurrency: int, jobs: int, pid: int | None = None) -> Phase:
+    import resource
+
+    before = {p: _cpu(p) for p in ([pid, *_children(pid)] if pid else [])}
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    phase = asyncio.run(_run(api, concurrency, jobs))
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    if pid:
+        after = {p: _cpu(p) for p in [pid, *_children(pid)]}
+        phase.cpu["server"] = (after.get(pid, 0) - before.get(pid, 0)) / phase.seconds
+        phase.cpu["workers"] = sum(after[p] - before.get(p, 0) for p in after
+                                   if p != pid) / phase.seconds
+    phase.cpu["client"] = (now.ru_utime + now.ru_stime - mine.ru_utime
+                           - mine.ru_stime) / phase.seconds
+    return phase
 
 
 # -- the servers ----------------------------------------------------------------------------
@@ -235,15 +264,15 @@ def _wait_until_up(probe: Any, what: str, process: subprocess.Popen[bytes]) -> N
         try:
             if probe():
                 return
-        except OSError:
+        except Exception:  # not listening yet
             pass
         time.sleep(0.2)
     raise SystemExit(f"{what} did not start")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
@@ -270,7 +299,8 @@ def _rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def start_gistasks(work: Path) -> tuple[subprocess.Popen[bytes], GistasksApi]:
+def start_gistasks(work: Path, profile: Path | None = None
+                   ) -> tuple[subprocess.Popen[bytes], GistasksApi]:
     import httpx
 
     data = work / "gistasks"
@@ -279,9 +309,10 @@ def start_gistasks(work: Path) -> tuple[subprocess.Popen[bytes], GistasksApi]:
     port = free_port()
     env = {**os.environ, "GISTASKS_ADMIN_PASSWORD": "bench pass 1",
            "PYTHONPATH": f"{ROOT / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}"}
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "gistasks", "serve", "--data-dir", str(data), "--port",
-         str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, *prefix, "-m", "gistasks", "serve", "--data-dir", str(data),
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"https://127.0.0.1:{port}/arcgis"
     _wait_until_up(lambda: httpx.get(f"{base}/sharing/rest?f=json", verify=False,
                                      timeout=2).status_code == 200, "gistasks", process)
@@ -380,13 +411,14 @@ resources:
 
 def run_server(api: Api, pid: int, jobs: int) -> dict[int, Phase]:
     measure(api, 8, max(100, jobs // 5))  # warm-up: workers started, caches filled
-    phases = {1: measure(api, 1, max(50, jobs // 3)), 8: measure(api, 8, jobs)}
+    phases = {1: measure(api, 1, max(50, jobs // 3), pid), 8: measure(api, 8, jobs, pid)}
     for c, p in phases.items():
+        cpu = ", ".join(f"{k} {v * 100:.0f}%" for k, v in p.cpu.items())
         print(f"  {api.name:9s} c={c}: {p.rate:7.1f} jobs/s over {p.jobs} jobs "
               f"({p.failed} failed, {p.polls / max(1, p.jobs):.1f} polls a job); submit p50 "
               f"{percentile(p.submit_ms, 0.5):5.1f} ms p99 {percentile(p.submit_ms, 0.99):5.1f}"
               f" ms; done p50 {percentile(p.done_ms, 0.5):5.1f} ms p99 "
-              f"{percentile(p.done_ms, 0.99):5.1f} ms", flush=True)
+              f"{percentile(p.done_ms, 0.99):5.1f} ms; CPU {cpu}", flush=True)
     print(f"  {api.name:9s} RSS with its workers: {_rss_mb(pid):.0f} MB", flush=True)
     return phases
 
@@ -397,16 +429,18 @@ def main() -> None:
     parser.add_argument("--only", choices=("gistasks", "pygeoapi"))
     parser.add_argument("--pygeoapi-workers", type=int, default=2)
     parser.add_argument("--pygeoapi-worker-class", default="gevent")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run gistasks under cProfile, its stats to this file")
     args = parser.parse_args()
     results: dict[str, dict[int, Phase]] = {}
     with tempfile.TemporaryDirectory(prefix="gistasks-gp-bench-") as tmp:
         work = Path(tmp)
         if args.only in (None, "gistasks"):
-            process, api = start_gistasks(work)
+            process, api = start_gistasks(work, args.profile)
             try:
                 results["gistasks"] = run_server(api, process.pid, args.jobs)
             finally:
-                _stop(process)
+                _stop(process, signal.SIGINT if args.profile else signal.SIGTERM)
         if args.only in (None, "pygeoapi"):
             cluster = Cluster()
             cluster.start()

@@ -5,9 +5,11 @@ of a node that died end failed with the reason."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from gistasks.store import Store
 from gistasks.store.records import JobMode, JobOutcome, JobRecord, JobStatus
@@ -98,3 +100,44 @@ def test_a_deleted_job_keeps_a_tombstone_the_cleaner_removes(store: Store) -> No
     assert store.jobs.query(service=SERVICE)[0] == 0
     assert store.jobs.expired(now_ms() + 10_000, {SERVICE: 1000}, 1000) == [stored.id]
     assert store.jobs.get(stored.id) is None
+
+
+def test_a_raw_write_that_raises_leaves_nothing_behind(store: Store) -> None:
+    from gistasks.store.jobs import _INSERT
+    from gistasks.store.schema import gp_jobs
+
+    kept = store.jobs.submit(job(), max_concurrent=10)
+    lost = job()
+    values = {c.name: getattr(lost, c.name) for c in gp_jobs.columns}
+    try:
+        with store.db.raw_write() as tx:
+            tx.run(_INSERT, values)
+            raise RuntimeError("half-way")
+    except RuntimeError:
+        pass
+    assert store.jobs.get(lost.id) is None
+    assert store.jobs.get(kept.id) is not None
+    store.jobs.submit(job(), max_concurrent=10)  # the connection went back to the pool clean
+
+
+def test_a_submit_waits_while_another_process_holds_the_sqlite_writer_lock(
+        tmp_path: Path) -> None:
+    """The job host is another process on the same file: a submit that finds the writer lock
+    taken waits for it (briefly retrying) instead of failing."""
+    store = Store(f"sqlite:///{tmp_path / 'locked.db'}")
+    store.migrate()
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None,
+                            check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    releaser = threading.Timer(0.3, lambda: other.execute("ROLLBACK"))
+    releaser.start()
+    started = time.monotonic()
+    try:
+        submitted = store.jobs.submit(job(), max_concurrent=10)
+    finally:
+        releaser.join()
+        other.close()
+    waited = time.monotonic() - started
+    assert store.jobs.get(submitted.id) is not None
+    assert 0.25 <= waited < 5
+    store.close()

@@ -113,6 +113,13 @@ class Call:
     def client_ip(self) -> str | None:
         return self.request.client.host if self.request.client else None
 
+    async def off_loop(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` in a worker thread: a write that may wait for the
+        database's one writer (a job submitted while the job runner records outcomes) must
+        not hold up the event loop, which meanwhile answers the polls of other clients."""
+        result: T = await anyio.to_thread.run_sync(partial(work, *args, **kwargs))
+        return result
+
     async def checking_passwords(self, work: Callable[..., T], *args: Any,
                                  **kwargs: Any) -> T:
         """``work(*args, **kwargs)``, which checks a password, off the event loop: an argon2id

@@ -236,15 +236,11 @@ def _origin(url: str) -> str:
     "Execute a task", "GPExecuted", description="Runs a task of a synchronous service and "
     "answers its `results` and `messages` when it ends.", open_params=OPEN))
 async def execute(c: CallDep, folder: str, service: str, task: str) -> Response:
-    import anyio.to_thread
-
     caller = c.caller_if_any()
     gp = c.services.geoprocessing
     _, tool = gp.tool(_path(folder, service), task, caller)
-    values = _inputs(c, tool)
-    origins = [_origin(portal_url(c))]
-    job = await anyio.to_thread.run_sync(
-        lambda: gp.execute(_path(folder, service), tool.name, caller, values, origins=origins))
+    job = await c.off_loop(gp.execute, _path(folder, service), tool.name, caller,
+                           _inputs(c, tool), origins=[_origin(portal_url(c))])
     if job.status != JobStatus.SUCCEEDED:
         raise ServiceError(f"Error executing tool. {tool.name}: {job.status}",
                            [m.get("description", "") for m in messages_of(job)])
@@ -305,7 +301,8 @@ async def job_input(c: CallDep, folder: str, service: str, task: str, job_id: st
 async def cancel(c: CallDep, folder: str, service: str, task: str, job_id: str) -> Response:
     found = _job(c, folder, service, task, job_id)
     caller = c.caller_if_any()
-    status = c.services.geoprocessing.cancel(found, caller.username if caller else "")
+    status = await c.off_loop(c.services.geoprocessing.cancel, found,
+                              caller.username if caller else "")
     return render({"jobId": found.id, "jobStatus": status.value}, c.f, "Cancel")
 
 
@@ -314,7 +311,7 @@ async def cancel(c: CallDep, folder: str, service: str, task: str, job_id: str) 
     "inputs, results and files; its id keeps answering a final status."))
 async def delete(c: CallDep, folder: str, service: str, task: str, job_id: str) -> Response:
     found = _job(c, folder, service, task, job_id)
-    c.services.geoprocessing.delete(found)
+    await c.off_loop(c.services.geoprocessing.delete, found)
     return render({"jobId": found.id, "jobStatus": JobStatus.CANCELLED.value,
                    "success": True}, c.f, "Deleted")
 

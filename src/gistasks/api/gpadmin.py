@@ -187,7 +187,8 @@ async def statistics(c: CallDep, folder: str, service_type: str) -> Response:
     "(new, submitted, waiting)."))
 async def purge_queue(c: CallDep, folder: str, service_type: str) -> Response:
     found = _service(c, folder, service_type)
-    count = c.services.geoprocessing.purge_queue(found.path, c.caller().username)
+    count = await c.off_loop(c.services.geoprocessing.purge_queue, found.path,
+                             c.caller().username)
     return render({**OK, "cancelled": count}, c.f, "Queue purged")
 
 
@@ -210,7 +211,7 @@ async def job(c: CallDep, folder: str, service_type: str, job_id: str) -> Respon
 async def cancel(c: CallDep, folder: str, service_type: str, job_id: str) -> Response:
     found = _admin_job(c, folder, service_type, job_id)
     try:
-        c.services.geoprocessing.cancel(found, c.caller().username)
+        await c.off_loop(c.services.geoprocessing.cancel, found, c.caller().username)
     except ServiceError:
         raise ApiError(500, f"Unable to cancel job :[{found.id}]") from None
     return render(dict(OK), c.f, "Cancelled")
@@ -221,5 +222,5 @@ async def cancel(c: CallDep, folder: str, service_type: str, job_id: str) -> Res
     "of it but a tombstone that tells a client still polling it that it was cancelled."))
 async def delete(c: CallDep, folder: str, service_type: str, job_id: str) -> Response:
     found = _admin_job(c, folder, service_type, job_id)
-    c.services.geoprocessing.delete(found)
+    await c.off_loop(c.services.geoprocessing.delete, found)
     return render(dict(OK), c.f, "Deleted")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
@@ -243,14 +242,14 @@ async def execution(c: CallDep, process_id: str) -> Response:
     prefer = c.request.headers.get("prefer", "").lower()
     origins = [_origin(portal_url(c))]
     if "respond-async" in prefer and "wait=" not in prefer:
-        job = gp.submit(service.path, tool.name, caller, values, mode=JobMode.ASYNC,
-                        as_json=True, any_execution=True, origins=origins)
+        job = await c.off_loop(gp.submit, service.path, tool.name, caller, values,
+                               mode=JobMode.ASYNC, as_json=True, any_execution=True,
+                               origins=origins)
         location = f"{_base(c)}/jobs/{job.id}"
         return _json(status_info(c, job), 201, {"Location": location,
                                                 "Preference-Applied": "respond-async"})
-    job = await anyio.to_thread.run_sync(lambda: gp.execute(
-        service.path, tool.name, caller, values, as_json=True, any_execution=True,
-        origins=origins))
+    job = await c.off_loop(gp.execute, service.path, tool.name, caller, values, as_json=True,
+                           any_execution=True, origins=origins)
     headers = {"Link": f"<{_base(c)}/jobs/{job.id}>; rel=\"monitor\""}
     if job.status != JobStatus.SUCCEEDED:
         texts = [m.get("description", "") for m in messages_of(job)]
@@ -295,7 +294,7 @@ async def job(c: CallDep, job_id: str) -> Response:
 async def dismiss(c: CallDep, job_id: str) -> Response:
     found = _job(c, job_id)
     gp = c.services.geoprocessing
-    gp.delete(found)
+    await c.off_loop(gp.delete, found)
     shown = status_info(c, gp.current(found))
     shown["status"] = "dismissed"
     shown["links"] = [{"href": f"{_base(c)}/jobs", "rel": "up", "type": "application/json"}]

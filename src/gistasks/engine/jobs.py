@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gistasks.engine import pool
 from gistasks.engine.pool import Worker
@@ -104,13 +104,34 @@ class RunnerStats:
     per_status: dict[str, int] = field(default_factory=dict)
 
 
+class JobRunning(Protocol):
+    """What the services need of a node's job runner: :class:`JobRunner` in this process, or
+    ``jobhost.JobHost``, which runs one in a process of its own."""
+
+    node: str
+    catalog: Catalog
+    jobs_dir: Path
+
+    def start(self) -> None: ...
+    def stop(self, grace_s: float | None = None) -> None: ...
+    def wake(self) -> None: ...
+    def cancel(self, job_id: str) -> None: ...
+    def wait(self, job_id: str, timeout_s: float) -> JobRecord | None: ...
+    def folder(self, job_id: str) -> Path: ...
+    def remove_folder(self, job_id: str) -> None: ...
+
+
 class JobRunner:
     """Runs the geoprocessing jobs of one node."""
 
     def __init__(self, store: Store, catalog: Catalog, data_dir: Path, node: str,
                  settings: JobSettings | None = None,
-                 now_ms: Callable[[], int] = _now_ms) -> None:
+                 now_ms: Callable[[], int] = _now_ms,
+                 on_ended: Callable[[list[str]], None] | None = None) -> None:
+        """``on_ended(job ids)`` is called (from the runner's threads) once the ends of
+        jobs are recorded, for whoever waits on them in another process."""
         self.store = store
+        self.on_ended = on_ended
         self.catalog = catalog
         self.jobs_dir = data_dir / "jobs"
         self.node = node
@@ -224,8 +245,7 @@ class JobRunner:
         if found:
             log.warning("ended %d job(s) left running by stopped nodes", len(found))
             self.stats.recovered += len(found)
-            with self._finished:
-                self._finished.notify_all()
+            self._ended([j.id for j in found])
         return len(found)
 
     # -- the spawner ----------------------------------------------------------------------------
@@ -537,8 +557,17 @@ class JobRunner:
         for job_id, deleted in recorded.items():
             if deleted:
                 self.remove_folder(job_id)
+        self._ended(list(recorded))
+
+    def _ended(self, job_ids: list[str]) -> None:
         with self._finished:
             self._finished.notify_all()
+        if self.on_ended is not None and job_ids:
+            try:
+                self.on_ended(job_ids)
+            except Exception:
+                log.exception("telling the server that %d GP job(s) ended failed",
+                              len(job_ids))
 
 
 def _messages(text: str) -> list[dict[str, str]]:

@@ -73,7 +73,7 @@ class _Emitter:
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to kill this process when the server dies, even by SIGKILL: a job must not
     outlive the server that would record it (elsewhere, the parent check below does it)."""
     try:
@@ -88,7 +88,7 @@ def worker_main(conn: Connection, preload: Sequence[str], memory_limit_mb: int |
                 parent: int | None = None) -> None:
     """The loop of a worker process (the target of ``multiprocessing``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers itself
-    _die_with_parent()
+    die_with_parent()
     if parent is not None and os.getppid() != parent:
         return  # the server died while this process started
     if memory_limit_mb:

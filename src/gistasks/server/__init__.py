@@ -8,6 +8,7 @@ until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import sys
@@ -18,7 +19,8 @@ import uvicorn
 from gistasks.api.app import create_app
 from gistasks.config import Settings
 from gistasks.engine import Engine, EngineSettings
-from gistasks.engine.jobs import JobRunner, JobSettings
+from gistasks.engine.jobhost import JobHost
+from gistasks.engine.jobs import JobRunner, JobRunning, JobSettings
 from gistasks.gp import Catalog
 from gistasks.security.keys import load_key, make_private, private_dir
 from gistasks.security.secretbox import SecretBox
@@ -38,15 +40,22 @@ SECRET_KEY = "secret-key"
 
 def build(settings: Settings, store: Store, engine_settings: EngineSettings | None = None,
           types: Registry | None = None, catalog: Catalog | None = None,
-          job_settings: JobSettings | None = None) -> Services:
+          job_settings: JobSettings | None = None, job_host: bool = False) -> Services:
     """The services of a deployment over ``store``, with the deployment's keys from the data
     directory (created on first use) and its GP services (the built-in ones, the entry
-    points and ``gp-services.toml`` of the data directory, unless ``catalog`` is given)."""
+    points and ``gp-services.toml`` of the data directory, unless ``catalog`` is given).
+
+    With ``job_host``, the jobs run in a job host process beside this one (as ``serve`` runs
+    them: HTTP keeps its interpreter to itself), which loads the services of the data
+    directory itself; otherwise in this process's threads."""
     engine = Engine(store, types=types or Registry.default(),
                     secrets=SecretBox(load_key(settings.data_dir, SECRET_KEY)),
                     settings=engine_settings)
-    runner = JobRunner(store, catalog or Catalog.default(settings.data_dir), settings.data_dir,
-                       engine.node, job_settings or JobSettings.from_environment())
+    known = catalog or Catalog.default(settings.data_dir)
+    jobs = job_settings or JobSettings.from_environment()
+    runner: JobRunning = (
+        JobHost(store, settings.database_url, known, settings.data_dir, engine.node, jobs)
+        if job_host else JobRunner(store, known, settings.data_dir, engine.node, jobs))
     services = Services.build(store, engine, load_key(settings.data_dir, TOKEN_KEY), settings,
                               runner)
     cert = settings.data_dir / CERT_NAME
@@ -85,6 +94,14 @@ def _configure_logging() -> None:
     root.propagate = False
 
 
+def _freeze_what_lives_for_ever() -> None:
+    """Move what start-up made (modules, the application, the services) out of the garbage
+    collector's sight: a full collection would otherwise walk those hundreds of thousands of
+    objects, a pause of tens of milliseconds that every request in flight would wait for."""
+    gc.collect()
+    gc.freeze()
+
+
 def _return_big_buffers_at_once() -> None:
     """Keep glibc from moving its mmap threshold up: a request body (up to megabytes) is then
     always its own mapping, returned to the system when freed, instead of staying in the
@@ -112,11 +129,12 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     admin = ensure_admin_password(settings)
     store = Store(settings.database_url)
     store.migrate()
-    services = build(settings, store, engine_settings)
+    services = build(settings, store, engine_settings, job_host=True)
     services.tasks.upgrade_secrets()
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)
+    _freeze_what_lives_for_ever()
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)

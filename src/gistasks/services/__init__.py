@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gistasks.config import Settings
 from gistasks.engine import Engine
-from gistasks.engine.jobs import JobRunner
+from gistasks.engine.jobs import JobRunning
 from gistasks.services.auth import AuthService, SignInGuard
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
@@ -36,11 +36,11 @@ class Services:
     runs: RunService
     geoprocessing: GeoprocessingService
     engine: Engine
-    jobs: JobRunner
+    jobs: JobRunning
 
     @classmethod
     def build(cls, store: Store, engine: Engine, token_key: bytes, settings: Settings,
-              jobs: JobRunner) -> Services:
+              jobs: JobRunning) -> Services:
         """The services over ``store``, ``engine`` (whose registry and secret box they
         share) and the job runner ``jobs`` (whose catalog they share), signing tokens with
         ``token_key``, within the bounds of ``settings``."""

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gistasks import jsonsafe
-from gistasks.engine.jobs import JobRunner
+from gistasks.engine.jobs import JobRunning
 from gistasks.gp import Catalog, Execution, ServiceDef, Tool
 from gistasks.gp.datatypes import GPMultiValue
 from gistasks.gp.execution import is_file_type
@@ -100,7 +100,7 @@ class JobFile:
 class GeoprocessingService:
     """The GP services of one deployment and their jobs."""
 
-    def __init__(self, store: Store, catalog: Catalog, runner: JobRunner,
+    def __init__(self, store: Store, catalog: Catalog, runner: JobRunning,
                  own_origins: Callable[[], list[str]],
                  now_ms: Callable[[], int] = _now_ms) -> None:
         self.store = store

@@ -8,11 +8,15 @@ disjoint work, and the database clock).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     Boolean,
+    ClauseElement,
     Connection,
     Engine,
     Select,
@@ -33,6 +38,31 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a statement may wait for SQLite's writer lock before it fails."""
+FIRST_RETRY_S = 0.00005
+LAST_RETRY_S = 0.001
+"""A write transaction that finds SQLite's writer lock taken (by another process: the job
+host, another CLI) tries again after 50 µs, backing off to 1 ms: SQLite's own busy handler
+sleeps 1, 2, 5, 10... ms, far longer than the other process's transactions take, and the
+server's event loop may be the one waiting."""
+class RawTransaction:
+    """The statements of one :meth:`Database.raw_write` transaction."""
+
+    def __init__(self, db: Database, cursor: Any) -> None:
+        self.db = db
+        self.cursor = cursor
+
+    def run(self, stmt: ClauseElement, params: Mapping[str, Any]) -> None:
+        """Execute the prebuilt ``stmt`` with ``params``."""
+        self.cursor.execute(self.db._compile(stmt).string, self.db._args(stmt, params))
+
+    def first(self, stmt: Select[Any], params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of the prebuilt ``stmt`` with ``params``."""
+        self.run(stmt, params)
+        return self.db._row(stmt, self.cursor.fetchone())
+
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CHANNEL = "gistasks_changes"
@@ -58,6 +88,10 @@ class Database:
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self._compiled: dict[Any, Any] = {}
         self._booleans: dict[Any, frozenset[int]] = {}
+        self._writer = threading.Lock()
+        """SQLite has one writer at a time: this process's writers queue here, woken the
+        moment the writer before them commits, instead of in SQLite's busy handler (which
+        sleeps 1, 2, 5, 10… ms between tries)."""
         if self.is_sqlite:
             path = make_url(self.url).database
             memory = path in (None, "", ":memory:")
@@ -94,7 +128,11 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite: the writer lock up front, so two
         writers queue instead of failing half-way)."""
-        with self.engine.connect() as conn:
+        if not self.is_sqlite:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._writer, self.engine.connect() as conn:
             conn.execution_options(immediate=True)
             with conn.begin():
                 yield conn
@@ -105,32 +143,75 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
-    def one(self, stmt: Select[Any], table: Table,
-            params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """The one row of a hot single-statement read (a task, a run, a user by key), through
-        the DBAPI connection: about five times cheaper than a Core round trip, which matters on
-        every API request. ``stmt`` is a prebuilt module-level ``select(table)``; its rows come
-        back with the table's Boolean columns as ``bool``, as Core would give them."""
+    def _compile(self, stmt: ClauseElement) -> Any:
         compiled = self._compiled.get(stmt)
         if compiled is None:
-            compiled = self._compiled[stmt] = stmt.compile(dialect=self.engine.dialect)
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            if "POSTCOMPILE" in compiled.string:
+                raise ValueError("the raw paths cannot expand IN lists: spell them with OR")
+            self._compiled[stmt] = compiled
+            columns = getattr(stmt, "selected_columns", ())
             self._booleans[stmt] = frozenset(
-                i for i, c in enumerate(table.columns) if isinstance(c.type, Boolean))
-        args: Any = compiled.construct_params(params)
+                i for i, c in enumerate(columns) if isinstance(c.type, Boolean))
+        return compiled
+
+    def _args(self, stmt: ClauseElement, params: Mapping[str, Any]) -> Any:
+        compiled = self._compile(stmt)
+        args: Any = compiled.construct_params(
+            {k: v.value if isinstance(v, Enum) else v for k, v in params.items()})
         if compiled.positiontup is not None:
             args = tuple(args[k] for k in compiled.positiontup)
-        raw = self.engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute(compiled.string, args)
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            raw.close()
+        return args
+
+    def _row(self, stmt: ClauseElement, row: Any) -> tuple[Any, ...] | None:
         if row is None:
             return None
         flags = self._booleans[stmt]
         return tuple(bool(v) if i in flags and v is not None else v for i, v in enumerate(row))
+
+    def one(self, stmt: Select[Any], params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a hot single-statement read (a task, a run, a user by key),
+        through the DBAPI connection: about five times cheaper than a Core round trip, which
+        matters on every API request. ``stmt`` is a prebuilt module-level ``select``; its rows
+        come back with Boolean columns as ``bool``, as Core would give them."""
+        args = self._args(stmt, params)
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(self._compile(stmt).string, args)
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            raw.close()
+        return self._row(stmt, row)
+
+    @contextmanager
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """A write transaction straight on the DBAPI connection, for the hottest writes (a
+        job submitted, on the event loop): prebuilt statements compiled once, none of Core's
+        per-statement work. Committed at the end, rolled back if the block raises."""
+        with self._writer if self.is_sqlite else contextlib.nullcontext():
+            raw = self.engine.raw_connection()
+            try:
+                dbapi: Any = raw.driver_connection
+                if self.is_sqlite:
+                    _begin_immediate(dbapi)
+                cur = dbapi.cursor()
+                try:
+                    yield RawTransaction(self, cur)
+                except BaseException:
+                    if self.is_sqlite:
+                        cur.execute("ROLLBACK")
+                    else:
+                        dbapi.rollback()
+                    raise
+                if self.is_sqlite:
+                    cur.execute("COMMIT")
+                else:
+                    dbapi.commit()
+                cur.close()
+            finally:
+                raw.close()
 
     def insert_new(self, conn: Connection, table: Table, rows: list[dict[str, Any]],
                    unique: list[str]) -> list[str]:
@@ -206,10 +287,36 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get("immediate"):
+            _begin_immediate(conn.connection.dbapi_connection)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(dbapi_conn: Any) -> None:
+    """``BEGIN IMMEDIATE``, retried briefly while another process holds the writer lock
+    (its own busy wait off meanwhile), for up to ``BUSY_TIMEOUT_MS``."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = FIRST_RETRY_S
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, LAST_RETRY_S)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.close()

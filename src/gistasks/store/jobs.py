@@ -43,6 +43,25 @@ _FINISH = update(gp_jobs).where(
 ).values(status=bindparam("b_status"), results=bindparam("b_results"),
          messages=bindparam("b_messages"), progress=None, ended=bindparam("b_ended"),
          modified=bindparam("b_ended"), lease_until=None)
+_QUEUED = or_(*(gp_jobs.c.status == s.value for s in QUEUED_JOB_STATES))
+"""Queued, spelled without IN: the raw reads of ``Database.one`` cannot expand a list."""
+_BUSY = select(func.count()).select_from(gp_jobs).where(  # through ix_gp_jobs_active
+    or_(*(gp_jobs.c.status == s.value for s in (*RUNNING_JOB_STATES, *QUEUED_JOB_STATES))),
+    gp_jobs.c.service == bindparam("b_service"), not_(gp_jobs.c.deleted))
+_INSERT = insert(gp_jobs).values({c.name: bindparam(c.name) for c in gp_jobs.columns})
+_CLAIMABLE = (_QUEUED, not_(gp_jobs.c.deleted),
+              or_(gp_jobs.c.node.is_(None), gp_jobs.c.node == bindparam("b_node")))
+_PEEK = select(gp_jobs.c.id).where(*_CLAIMABLE).limit(1)
+_CANDIDATES = (select(gp_jobs.c.id, gp_jobs.c.service, gp_jobs.c.status).where(*_CLAIMABLE)
+               .order_by(gp_jobs.c.submitted).limit(SCAN).with_for_update(skip_locked=True))
+_RUNNING_COUNTS = (select(gp_jobs.c.service, func.count())
+                   .where(gp_jobs.c.status.in_(RUNNING_JOB_STATES)).group_by(gp_jobs.c.service))
+_IDS = gp_jobs.c.id.in_(bindparam("b_ids", expanding=True))
+_WAIT = update(gp_jobs).where(_IDS).values(status=JobStatus.WAITING, modified=bindparam("b_now"))
+_TAKE = update(gp_jobs).where(_IDS).values(
+    status=JobStatus.EXECUTING, node=bindparam("b_node"), machine=bindparam("b_machine"),
+    lease_until=bindparam("b_lease"), started=bindparam("b_now"), modified=bindparam("b_now"),
+).returning(*gp_jobs.columns)
 _PROGRESS = update(gp_jobs).where(
     gp_jobs.c.id == bindparam("b_id"), gp_jobs.c.node == bindparam("b_node"), _RUNNING,
 ).values(messages=bindparam("b_messages"), progress=bindparam("b_progress"),
@@ -76,21 +95,17 @@ class JobStore:
         """Insert a new job; it is ``esriJobWaiting`` when its service already runs
         ``max_concurrent`` jobs (or more are queued ahead), ``esriJobSubmitted`` otherwise.
         Returns the job as stored."""
-        with self.db.write() as conn:
-            busy = conn.execute(
-                select(func.count()).select_from(gp_jobs).where(
-                    gp_jobs.c.service == job.service,
-                    gp_jobs.c.status.in_((*RUNNING_JOB_STATES, *QUEUED_JOB_STATES)),
-                    not_(gp_jobs.c.deleted))
-            ).scalar_one()
-            status = JobStatus.WAITING if busy >= max_concurrent else JobStatus.SUBMITTED
-            values = _values(job)
-            values["status"] = status
-            conn.execute(insert(gp_jobs).values(**values))
+        values = _values(job)
+        with self.db.raw_write() as tx:
+            found = tx.first(_BUSY, {"b_service": job.service})
+            busy = found[0] if found else 0
+            values["status"] = (JobStatus.WAITING if busy >= max_concurrent
+                                else JobStatus.SUBMITTED)
+            tx.run(_INSERT, values)
         return JobRecord.from_row(tuple(values[c.name] for c in gp_jobs.columns))
 
     def get(self, job_id: str) -> JobRecord | None:
-        row = self.db.one(_GET, gp_jobs, {"b_id": job_id})
+        row = self.db.one(_GET, {"b_id": job_id})
         return None if row is None else JobRecord.from_row(row)
 
     # -- the queue and the leases ---------------------------------------------------------------
@@ -100,24 +115,18 @@ class JobStore:
         """Lease up to ``free`` queued jobs to ``node``, oldest first, each within its
         service's ``capacity`` (jobs running anywhere count); the jobs of full services
         left behind become ``esriJobWaiting``. Jobs bound to another node (a synchronous
-        ``execute`` waits on the node it came to) are left alone."""
-        if free <= 0:
+        ``execute`` waits on the node it came to) are left alone.
+
+        A claim is asked for after every submit and every finished job, most often with
+        nothing to take: a read without the writer lock answers those."""
+        if free <= 0 or self.db.one(_PEEK, {"b_node": node}) is None:
             return []
         with self.db.write() as conn:
             self.db.serialise(conn, CLAIM_LOCK)
-            candidates = conn.execute(
-                select(gp_jobs.c.id, gp_jobs.c.service, gp_jobs.c.status)
-                .where(gp_jobs.c.status.in_(QUEUED_JOB_STATES), not_(gp_jobs.c.deleted),
-                       or_(gp_jobs.c.node.is_(None), gp_jobs.c.node == node))
-                .order_by(gp_jobs.c.submitted).limit(SCAN)
-                .with_for_update(skip_locked=True)
-            ).all()
+            candidates = conn.execute(_CANDIDATES, {"b_node": node}).all()
             if not candidates:
                 return []
-            running: dict[str, int] = dict(conn.execute(
-                select(gp_jobs.c.service, func.count()).where(
-                    gp_jobs.c.status.in_(RUNNING_JOB_STATES))
-                .group_by(gp_jobs.c.service)).all())
+            running: dict[str, int] = dict(conn.execute(_RUNNING_COUNTS).all())
             picked: list[str] = []
             waiting: list[str] = []
             for job_id, service, status in candidates:
@@ -128,16 +137,13 @@ class JobStore:
                 elif status != JobStatus.WAITING and running.get(service, 0) >= limit:
                     waiting.append(job_id)
             for k in range(0, len(waiting), BATCH):
-                conn.execute(update(gp_jobs).where(gp_jobs.c.id.in_(waiting[k:k + BATCH]))
-                             .values(status=JobStatus.WAITING, modified=now))
+                conn.execute(_WAIT, {"b_ids": waiting[k:k + BATCH], "b_now": now})
             if not picked:
                 return []
-            conn.execute(update(gp_jobs).where(gp_jobs.c.id.in_(picked)).values(
-                status=JobStatus.EXECUTING, node=node, machine=machine,
-                lease_until=now + lease_ms, started=now, modified=now))
-            rows = conn.execute(select(gp_jobs).where(gp_jobs.c.id.in_(picked))
-                                .order_by(gp_jobs.c.submitted)).all()
-        return [JobRecord.from_row(r) for r in rows]
+            rows = conn.execute(_TAKE, {
+                "b_ids": picked, "b_node": node, "b_machine": machine,
+                "b_lease": now + lease_ms, "b_now": now}).all()
+        return sorted((JobRecord.from_row(r) for r in rows), key=lambda j: j.submitted)
 
     def heartbeat(self, node: str, lease_until: int) -> None:
         """Extend the leases ``node`` holds on its running jobs."""

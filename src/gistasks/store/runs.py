@@ -38,7 +38,7 @@ class RunStore:
         return record
 
     def get(self, run_id: str) -> RunRecord | None:
-        row = self.db.one(_BY_ID, runs, {"id": run_id})
+        row = self.db.one(_BY_ID, {"id": run_id})
         return None if row is None else RunRecord.from_row(row)
 
     def of_task(self, task_id: str) -> list[RunRecord]:

@@ -154,6 +154,7 @@ gp_jobs = Table(
     Column("deleted", Boolean, nullable=False, default=False),
 )
 Index("ix_gp_jobs_queue", gp_jobs.c.status, gp_jobs.c.submitted)
+Index("ix_gp_jobs_active", gp_jobs.c.status, gp_jobs.c.service)
 Index("ix_gp_jobs_service", gp_jobs.c.service, gp_jobs.c.submitted)
 Index("ix_gp_jobs_owner", gp_jobs.c.owner, gp_jobs.c.submitted)
 Index("ix_gp_jobs_ended", gp_jobs.c.ended)

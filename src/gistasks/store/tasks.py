@@ -36,7 +36,7 @@ class TaskStore:
                 conn.execute(_INSERT, [asdict(r) for r in records])
 
     def get(self, task_id: str) -> TaskRecord | None:
-        row = self.db.one(_BY_ID, tasks, {"id": task_id})
+        row = self.db.one(_BY_ID, {"id": task_id})
         return None if row is None else TaskRecord.from_row(row)
 
     def all(self, scope: Scope | None = None, owner: str | None = None) -> list[TaskRecord]:

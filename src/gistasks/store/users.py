@@ -34,7 +34,7 @@ class UserStore:
 
     def get(self, username: str) -> UserRecord | None:
         """The user named ``username`` (without regard to case), or None."""
-        row = self.db.one(_BY_NAME, users, {"name": username.lower()})
+        row = self.db.one(_BY_NAME, {"name": username.lower()})
         return None if row is None else UserRecord.from_row(row)
 
     def all(self) -> list[UserRecord]:

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_gp_jobs_queue", "gp_jobs", ["status", "submitted"])
+    op.create_index("ix_gp_jobs_active", "gp_jobs", ["status", "service"])
     op.create_index("ix_gp_jobs_service", "gp_jobs", ["service", "submitted"])
     op.create_index("ix_gp_jobs_owner", "gp_jobs", ["owner", "submitted"])
     op.create_index("ix_gp_jobs_ended", "gp_jobs", ["ended"])

@@ -1,0 +1,250 @@
+"""The job runner in a process of its own, beside the server's.
+
+The server's process answers HTTP on one event loop; the runner claims jobs, hands them to
+worker processes, reads their events and records how they ended. In one process both share
+one interpreter lock, and the runner's bookkeeping (a few database transactions and a few
+messages per job) delays every answer. :class:`JobHost` runs the :class:`JobRunner` in a
+``spawn``-ed child (the *job host*) over the same store, and keeps the runner's interface for
+the services:
+
+* ``wake`` and ``cancel`` are messages on a pipe (the host wakes its runner at once);
+* ``wait`` reads the store, woken by the host's ``("ended", job ids)`` messages;
+* ``folder`` and ``remove_folder`` are paths under the data directory, as in the runner.
+
+The queue is the store's, as between cluster nodes: a job submitted while the host starts or
+restarts is claimed when it is up. The host dies with the server (``PR_SET_PDEATHSIG``), and
+its workers with it; it ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group)
+and stops when the server tells it to, or when its pipe closes, letting running jobs end
+within the grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+import time
+from functools import partial
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from gistasks.engine.jobs import POLL_S, JobRunner, JobSettings
+from gistasks.engine.pool import die_with_parent
+from gistasks.gp import Catalog
+from gistasks.store import Store
+from gistasks.store.records import JobRecord
+
+log = logging.getLogger("gistasks.gp")
+
+HOST_NICENESS = 5
+"""The host and its workers yield the processor to the server's process when both want it:
+under load, a client's requests are answered first and jobs wait, rather than the reverse."""
+START_TIMEOUT_S = 120.0
+"""How long the host may take to start (import, recover the jobs of the last run)."""
+STOP_MARGIN_S = 15.0
+"""How long past the grace period the host may take to stop before it is killed."""
+
+
+def host_main(conn: Connection, database_url: str, data_dir: str, node: str,
+              settings: JobSettings, parent: int) -> None:
+    """The job host's loop (the target of ``multiprocessing``): start a runner over the
+    store at ``database_url`` with the services of ``data_dir``, say ``("ready",)``, then
+    obey ``("wake",)``, ``("cancel", job id)`` and ``("stop", grace seconds)``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent()
+    if os.getppid() != parent:
+        return  # the server died while this process started
+    with contextlib.suppress(OSError):
+        os.nice(HOST_NICENESS)  # its workers inherit it
+    _log_like_the_server()
+    sending = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with sending, contextlib.suppress(OSError, ValueError):
+            conn.send(message)
+
+    store = Store(database_url)
+    runner = JobRunner(store, Catalog.default(Path(data_dir)), Path(data_dir), node, settings,
+                       on_ended=lambda ids: send(("ended", ids)))
+    try:
+        runner.start()
+    except Exception as exc:
+        log.exception("the GP job host could not start")
+        send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    gc.collect()
+    gc.freeze()  # what start-up made lives for ever: full collections need not walk it
+    send(("ready",))
+    grace = settings.shutdown_grace_s
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            break  # the server is gone: stop as if told to
+        if message[0] == "wake":
+            runner.wake()
+        elif message[0] == "cancel":
+            runner.cancel(str(message[1]))
+        elif message[0] == "stop":
+            grace = float(message[1])
+            break
+    runner.stop(grace)
+    send(("stopped",))
+    store.close()
+
+
+def _log_like_the_server() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("gistasks")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+class JobHost:
+    """The server's handle on its job host: the interface of :class:`JobRunner` that the
+    services use, with the runner in another process."""
+
+    def __init__(self, store: Store, database_url: str, catalog: Catalog, data_dir: Path,
+                 node: str, settings: JobSettings | None = None) -> None:
+        """``catalog`` is the server's copy of the services (the host loads its own from
+        ``data_dir``, the same way); ``store`` is the server's, read by ``wait``."""
+        self.store = store
+        self.database_url = database_url
+        self.catalog = catalog
+        self.data_dir = data_dir
+        self.jobs_dir = data_dir / "jobs"
+        self.node = node
+        self.settings = settings or JobSettings()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._sending = threading.Lock()
+        self._ended = threading.Condition()
+        self._ends = 0
+        """How many ``ended`` messages came (under ``_ended``): a waiter that read its job
+        before one came sees it changed instead of missing the notification."""
+        self._reader: threading.Thread | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the host and wait until its runner is up (the jobs the last run left
+        running are ended by then). RuntimeError if it cannot start."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ctx = multiprocessing.get_context("spawn")
+        mine, theirs = ctx.Pipe(duplex=True)
+        # Not a daemon: a daemonic process may not start the worker processes.
+        self._process = ctx.Process(
+            target=host_main, name="gistasks-gp-host",
+            args=(theirs, self.database_url, str(self.data_dir), self.node, self.settings,
+                  os.getpid()))
+        self._process.start()
+        theirs.close()
+        self._conn = mine
+        deadline = time.monotonic() + START_TIMEOUT_S
+        first: tuple[Any, ...] = ("ended",)
+        while first[0] == "ended":  # the jobs it recovered as it started
+            if not mine.poll(max(0.0, deadline - time.monotonic())):
+                self._kill()
+                raise RuntimeError("the GP job host did not start in time")
+            try:
+                first = mine.recv()
+            except (EOFError, OSError):
+                self._kill()
+                raise RuntimeError("the GP job host ended as it started") from None
+        if first[0] != "ready":
+            self._kill()
+            raise RuntimeError(f"the GP job host could not start: {first[1]}")
+        self._reader = threading.Thread(target=self._read, name="gistasks-gp-host-reader",
+                                        daemon=True)
+        self._reader.start()
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Tell the host to stop (running jobs may end within the grace period; the rest
+        fail, queued ones stay queued) and wait for it; killed if it takes too long."""
+        if self._process is None:
+            return
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._send(("stop", grace))
+        self._process.join(grace + STOP_MARGIN_S)
+        if self._process.is_alive():
+            log.warning("the GP job host did not stop in time: killed")
+            self._kill()
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+        if self._reader is not None:
+            self._reader.join(2)
+        self._process = None
+
+    def _kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self._process.kill()
+            self._process.join(5)
+
+    def _read(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message[0] in ("ended", "stopped"):
+                self._notify()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._ended:
+            self._ends += 1
+            self._ended.notify_all()
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._conn is None:
+            return
+        with self._sending, contextlib.suppress(OSError, ValueError):
+            self._conn.send(message)
+
+    # -- what the services call -----------------------------------------------------------------
+
+    def wake(self) -> None:
+        """A job was queued here: the host looks now, not at its next poll."""
+        self._send(("wake",))
+
+    def cancel(self, job_id: str) -> None:
+        """A job the host may be running was asked to stop: it stops it now."""
+        self._send(("cancel", job_id))
+
+    def wait(self, job_id: str, timeout_s: float) -> JobRecord | None:
+        """Wait until job ``job_id`` has ended (or ``timeout_s`` passed); the job as stored
+        then."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._ended:
+                seen = self._ends
+            job = self.store.jobs.get(job_id)
+            if job is None or job.status.finished:
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return job
+            with self._ended:
+                self._ended.wait_for(partial(self._changed, seen), min(left, POLL_S))
+
+    def _changed(self, seen: int) -> bool:
+        return self._ends != seen
+
+    def folder(self, job_id: str) -> Path:
+        """The job's folder (inputs, outputs and scratch files)."""
+        return self.jobs_dir / job_id
+
+    def remove_folder(self, job_id: str) -> None:
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
