@@ -6,10 +6,14 @@
 * ``Strict-Transport-Security``, ``X-Frame-Options: DENY``, ``X-Content-Type-Options:
   nosniff``, ``Referrer-Policy: no-referrer`` (URLs can carry tokens).
 * ``Cache-Control: no-store``: answers carry tokens and users' data; nothing is cached.
+
+Being the outermost of the application's own layers, it also runs what a request asked to be
+done once it is over, whatever happened (:func:`when_done`: the body budget given back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +28,14 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 )
+
+
+DONE = "gistasks.when_done"
+
+
+def when_done(scope: Scope, work: Callable[[], None]) -> None:
+    """Run ``work`` when the request of ``scope`` is over (answered, failed or abandoned)."""
+    scope.setdefault(DONE, []).append(work)
 
 
 def page_policy(form_target: str | None) -> str:
@@ -52,4 +64,8 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, sending)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            for work in scope.pop(DONE, ()):
+                work()
