@@ -32,9 +32,9 @@ TOOLS = "Tests/Tools"
 class Hosted:
     """A store, a job host over it and the GP service using the host."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, url: str | None = None) -> None:
         write_services(data_dir)
-        url = f"sqlite:///{data_dir / 'gistasks.db'}"
+        url = url or f"sqlite:///{data_dir / 'gistasks.db'}"
         self.store = Store(url)
         self.store.migrate()
         self.host = JobHost(self.store, url, Catalog.default(data_dir), data_dir, "node-h",
@@ -154,3 +154,42 @@ def test_a_host_whose_server_was_killed_ends_and_its_jobs_fail_at_the_next_start
     finally:
         again.host.stop(2)
         again.store.close()
+
+
+def test_the_host_runs_and_cancels_jobs_on_either_database(db_url: str,
+                                                           tmp_path: Path) -> None:
+    """``serve --database postgresql://…`` gives the host the same URL: it claims, runs and
+    stops jobs there as on SQLite."""
+    h = Hosted(tmp_path, db_url)
+    h.host.start()
+    try:
+        done = h.host.wait(h.submit("Echo", Text="either").id, 30)
+        assert done is not None and done.status == JobStatus.SUCCEEDED
+        long = h.submit("Sleep", Seconds=60)
+        h.gp.cancel(h.wait_for(long, JobStatus.EXECUTING), "erin")
+        h.wait_for(long, JobStatus.CANCELLED, timeout=10)
+    finally:
+        h.host.stop(2)
+        h.store.close()
+
+
+def test_a_host_that_dies_is_replaced_and_its_running_job_fails_saying_why(
+        tmp_path: Path) -> None:
+    h = Hosted(tmp_path)
+    h.host.start()
+    try:
+        running = h.submit("Sleep", Seconds=60)
+        h.wait_for(running, JobStatus.EXECUTING)
+        first = h.host._process.pid
+        os.kill(first, signal.SIGKILL)  # as the OOM killer would
+        failed = h.wait_for(running, JobStatus.FAILED, timeout=60)
+        assert "stopped before it ended" in failed.messages
+        deadline = time.monotonic() + 10
+        while h.host.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert h.host.restarts == 1 and h.host._process.pid != first
+        done = h.host.wait(h.submit("Echo", Text="after").id, 30)
+        assert done is not None and done.status == JobStatus.SUCCEEDED
+    finally:
+        h.host.stop(2)
+        h.store.close()

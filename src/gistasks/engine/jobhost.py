@@ -15,7 +15,8 @@ The queue is the store's, as between cluster nodes: a job submitted while the ho
 restarts is claimed when it is up. The host dies with the server (``PR_SET_PDEATHSIG``), and
 its workers with it; it ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group)
 and stops when the server tells it to, or when its pipe closes, letting running jobs end
-within the grace period.
+within the grace period. A host that dies while the server runs (the kernel's OOM killer) is
+replaced at once; the new one ends the jobs the old one was running, as after a restart.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ START_TIMEOUT_S = 120.0
 """How long the host may take to start (import, recover the jobs of the last run)."""
 STOP_MARGIN_S = 15.0
 """How long past the grace period the host may take to stop before it is killed."""
+RESTART_PAUSE_S = 1.0
+"""The pause before trying again to start a host that failed to start."""
 
 
 def host_main(conn: Connection, database_url: str, data_dir: str, node: str,
@@ -109,6 +112,12 @@ def _log_like_the_server() -> None:
     root.propagate = False
 
 
+def _kill(process: Any) -> None:
+    with contextlib.suppress(Exception):
+        process.kill()
+        process.join(5)
+
+
 class JobHost:
     """The server's handle on its job host: the interface of :class:`JobRunner` that the
     services use, with the runner in another process."""
@@ -131,7 +140,10 @@ class JobHost:
         self._ends = 0
         """How many ``ended`` messages came (under ``_ended``): a waiter that read its job
         before one came sees it changed instead of missing the notification."""
-        self._reader: threading.Thread | None = None
+        self._supervisor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.restarts = 0
+        """How many times a host that died was replaced."""
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -139,68 +151,91 @@ class JobHost:
         """Start the host and wait until its runner is up (the jobs the last run left
         running are ended by then). RuntimeError if it cannot start."""
         self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._stopping.clear()
+        self._launch()
+        # The supervisor outlives each host it starts: Linux kills a child when the *thread*
+        # that started it ends (PR_SET_PDEATHSIG), so hosts are started by this thread only.
+        self._supervisor = threading.Thread(target=self._supervise,
+                                            name="gistasks-gp-host-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _launch(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         mine, theirs = ctx.Pipe(duplex=True)
         # Not a daemon: a daemonic process may not start the worker processes.
-        self._process = ctx.Process(
+        process = ctx.Process(
             target=host_main, name="gistasks-gp-host",
             args=(theirs, self.database_url, str(self.data_dir), self.node, self.settings,
                   os.getpid()))
-        self._process.start()
+        process.start()
         theirs.close()
-        self._conn = mine
         deadline = time.monotonic() + START_TIMEOUT_S
         first: tuple[Any, ...] = ("ended",)
         while first[0] == "ended":  # the jobs it recovered as it started
             if not mine.poll(max(0.0, deadline - time.monotonic())):
-                self._kill()
+                _kill(process)
                 raise RuntimeError("the GP job host did not start in time")
             try:
                 first = mine.recv()
             except (EOFError, OSError):
-                self._kill()
+                _kill(process)
                 raise RuntimeError("the GP job host ended as it started") from None
+            if first[0] == "ended":
+                self._notify()
         if first[0] != "ready":
-            self._kill()
+            _kill(process)
             raise RuntimeError(f"the GP job host could not start: {first[1]}")
-        self._reader = threading.Thread(target=self._read, name="gistasks-gp-host-reader",
-                                        daemon=True)
-        self._reader.start()
+        with self._sending:
+            self._process, self._conn = process, mine
 
     def stop(self, grace_s: float | None = None) -> None:
         """Tell the host to stop (running jobs may end within the grace period; the rest
         fail, queued ones stay queued) and wait for it; killed if it takes too long."""
         if self._process is None:
             return
+        self._stopping.set()
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self._send(("stop", grace))
         self._process.join(grace + STOP_MARGIN_S)
         if self._process.is_alive():
             log.warning("the GP job host did not stop in time: killed")
-            self._kill()
+            _kill(self._process)
         if self._conn is not None:
             with contextlib.suppress(OSError):
                 self._conn.close()
-        if self._reader is not None:
-            self._reader.join(2)
+        if self._supervisor is not None:
+            self._supervisor.join(5)
         self._process = None
 
-    def _kill(self) -> None:
-        with contextlib.suppress(Exception):
-            self._process.kill()
-            self._process.join(5)
-
-    def _read(self) -> None:
-        conn = self._conn
-        assert conn is not None
+    def _supervise(self) -> None:
+        """Read what the host says; start a new host if it dies (killed by the kernel's OOM
+        killer, say) while the server runs. The jobs it was running are ended by the new
+        host's recovery, as after a restart."""
         while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
-            if message[0] in ("ended", "stopped"):
-                self._notify()
-        self._notify()
+            conn = self._conn
+            assert conn is not None
+            while True:
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    break
+                if message[0] in ("ended", "stopped"):
+                    self._notify()
+            self._notify()
+            if self._stopping.is_set():
+                return
+            code = self._process.exitcode if self._process is not None else None
+            log.warning("the GP job host ended (exit code %s): starting another", code)
+            while not self._stopping.is_set():
+                try:
+                    self._launch()
+                    self.restarts += 1
+                    break
+                except Exception:
+                    log.exception("starting the GP job host again failed; retrying")
+                    self._stopping.wait(RESTART_PAUSE_S)
+            if self._stopping.is_set():
+                return
 
     def _notify(self) -> None:
         with self._ended:
