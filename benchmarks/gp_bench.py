@@ -7,8 +7,9 @@ then backing off to 16 ms), submit the next. Both servers get the same client (a
 keep-alive HTTP/1.1 client on one asyncio loop, cheap enough not to be the bottleneck) and run
 on this machine in the same run:
 
-* **gistasks**: ``gistasks serve`` on SQLite with its self-signed HTTPS, every job in a worker
-  process (``submitJob``, ``jobs/<id>``); the token in ``X-Esri-Authorization``.
+* **gistasks**: ``gistasks serve`` on SQLite with its self-signed HTTPS, its job host beside it,
+  every job in a worker process (``submitJob``, ``jobs/<id>``); the token in
+  ``X-Esri-Authorization``.
 * **pygeoapi 0.21** (the newest for Python 3.11) with its PostgreSQL job manager (its faster
   one) on a throwaway cluster, served by gunicorn as its docs do (2 gevent workers: its
   Docker image's worker class, and the fastest of the classes measured here; plain HTTP).
@@ -178,8 +179,9 @@ class Phase:
     done_ms: list[float] = field(default_factory=list)
     polls: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
-    """CPU used during the phase, in cores: the server's main process, its children (worker
-    processes), and the client."""
+    """CPU used during the phase, in cores: the server's main process, its children (for
+    gistasks the job host and its worker processes, for pygeoapi gunicorn's workers), and the
+    client."""
 
     @property
     def rate(self) -> float:
@@ -232,8 +234,15 @@ def _cpu(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in found.stdout.split()]
+    """Every descendant of ``pid`` (gistasks' workers are children of its job host)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        out = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True)
+        kids = [int(p) for p in out.stdout.split()]
+        found += kids
+        todo += kids
+    return found
 
 
 def measure(api: Api, concurrency: int, jobs: int, pid: int | None = None) -> Phase:
@@ -246,7 +255,7 @@ def measure(api: Api, concurrency: int, jobs: int, pid: int | None = None) -> Ph
     if pid:
         after = {p: _cpu(p) for p in [pid, *_children(pid)]}
         phase.cpu["server"] = (after.get(pid, 0) - before.get(pid, 0)) / phase.seconds
-        phase.cpu["workers"] = sum(after[p] - before.get(p, 0) for p in after
+        phase.cpu["children"] = sum(after[p] - before.get(p, 0) for p in after
                                    if p != pid) / phase.seconds
     phase.cpu["client"] = (now.ru_utime + now.ru_stime - mine.ru_utime
                            - mine.ru_stime) / phase.seconds
@@ -281,15 +290,9 @@ def _stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM
 
 
 def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (worker processes), MB."""
+    """Resident memory of a process and its descendants (job host, worker processes), MB."""
     total = 0
-    pids = [pid]
-    try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-        pids += [int(p) for p in children.stdout.split()]
-    except OSError:
-        pass
-    for p in pids:
+    for p in [pid, *_children(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

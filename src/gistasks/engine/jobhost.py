@@ -43,7 +43,7 @@ from gistasks.store.records import JobRecord
 
 log = logging.getLogger("gistasks.gp")
 
-HOST_NICENESS = 5
+HOST_NICENESS = 10
 """The host and its workers yield the processor to the server's process when both want it:
 under load, a client's requests are answered first and jobs wait, rather than the reverse."""
 START_TIMEOUT_S = 120.0

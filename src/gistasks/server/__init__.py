@@ -158,5 +158,11 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         server_header=False,
         timeout_graceful_shutdown=int(engine_settings.shutdown_grace_s) + 5,
     )
-    GuardedServer(config, settings.http.header_timeout_s).run()
-    store.close()
+    try:
+        GuardedServer(config, settings.http.header_timeout_s).run()
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully by now, then raised the Ctrl-C it caught again:
+        # the stop the user asked for, not an error to show a traceback for.
+        pass
+    finally:
+        store.close()
