@@ -57,6 +57,8 @@ _CANDIDATES = (select(gp_jobs.c.id, gp_jobs.c.service, gp_jobs.c.status).where(*
 _RUNNING_COUNTS = (select(gp_jobs.c.service, func.count())
                    .where(gp_jobs.c.status.in_(RUNNING_JOB_STATES)).group_by(gp_jobs.c.service))
 _IDS = gp_jobs.c.id.in_(bindparam("b_ids", expanding=True))
+_HELD = select(gp_jobs.c.id, gp_jobs.c.deleted).where(
+    _IDS, gp_jobs.c.node == bindparam("b_node"), gp_jobs.c.status.in_(RUNNING_JOB_STATES))
 _WAIT = update(gp_jobs).where(_IDS).values(status=JobStatus.WAITING, modified=bindparam("b_now"))
 _TAKE = update(gp_jobs).where(_IDS).values(
     status=JobStatus.EXECUTING, node=bindparam("b_node"), machine=bindparam("b_machine"),
@@ -179,9 +181,7 @@ class JobStore:
             live: dict[str, bool] = {}
             for k in range(0, len(ids), BATCH):
                 live.update(conn.execute(
-                    select(gp_jobs.c.id, gp_jobs.c.deleted).where(
-                        gp_jobs.c.id.in_(ids[k:k + BATCH]), gp_jobs.c.node == node,
-                        gp_jobs.c.status.in_(RUNNING_JOB_STATES))).all())
+                    _HELD, {"b_ids": ids[k:k + BATCH], "b_node": node}).all())
             rows = [{"b_id": o.job_id, "b_node": node, "b_status": o.status,
                      "b_results": None if live.get(o.job_id) else o.results,
                      "b_messages": o.messages, "b_ended": o.ended}
