@@ -243,3 +243,17 @@ def _sign_in(env: Mapping[str, str]) -> SignInPolicy:
         lockout_s=int(_number(env, "GISTASKS_SIGNIN_LOCKOUT_MINUTES", d.lockout_s, 1, 10_080,
                               60)),
     )
+
+
+def configure_logging() -> None:
+    """gistasks' own log lines (failed sign-ins, refused connections, recovered runs and
+    jobs) on standard error, one line each, with their time: the server's and its job
+    host's alike."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("gistasks")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False

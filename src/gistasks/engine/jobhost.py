@@ -26,7 +26,6 @@ import gc
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 import time
@@ -35,7 +34,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from gistasks.engine.jobs import POLL_S, JobRunner, JobSettings
+from gistasks.config import configure_logging
+from gistasks.engine.jobs import POLL_S, JobFolders, JobRunner, JobSettings
 from gistasks.engine.pool import die_with_parent
 from gistasks.gp import Catalog
 from gistasks.store import Store
@@ -66,7 +66,7 @@ def host_main(conn: Connection, database_url: str, data_dir: str, node: str,
         return  # the server died while this process started
     with contextlib.suppress(OSError):
         os.nice(HOST_NICENESS)  # its workers inherit it
-    _log_like_the_server()
+    configure_logging()
     sending = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -103,22 +103,13 @@ def host_main(conn: Connection, database_url: str, data_dir: str, node: str,
     store.close()
 
 
-def _log_like_the_server() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("gistasks")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
-
-
 def _kill(process: Any) -> None:
     with contextlib.suppress(Exception):
         process.kill()
         process.join(5)
 
 
-class JobHost:
+class JobHost(JobFolders):
     """The server's handle on its job host: the interface of :class:`JobRunner` that the
     services use, with the runner in another process."""
 
@@ -277,9 +268,3 @@ class JobHost:
     def _changed(self, seen: int) -> bool:
         return self._ends != seen
 
-    def folder(self, job_id: str) -> Path:
-        """The job's folder (inputs, outputs and scratch files)."""
-        return self.jobs_dir / job_id
-
-    def remove_folder(self, job_id: str) -> None:
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)

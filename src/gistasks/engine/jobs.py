@@ -121,7 +121,20 @@ class JobRunning(Protocol):
     def remove_folder(self, job_id: str) -> None: ...
 
 
-class JobRunner:
+class JobFolders:
+    """Where the jobs of a data directory keep their files: ``jobs_dir/<job id>``."""
+
+    jobs_dir: Path
+
+    def folder(self, job_id: str) -> Path:
+        """The job's folder (inputs, outputs and scratch files)."""
+        return self.jobs_dir / job_id
+
+    def remove_folder(self, job_id: str) -> None:
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+
+
+class JobRunner(JobFolders):
     """Runs the geoprocessing jobs of one node."""
 
     def __init__(self, store: Store, catalog: Catalog, data_dir: Path, node: str,
@@ -182,12 +195,6 @@ class JobRunner:
             with self._finished:
                 self._finished.wait(min(left, POLL_S))
 
-    def folder(self, job_id: str) -> Path:
-        """The job's folder (inputs, outputs and scratch files)."""
-        return self.jobs_dir / job_id
-
-    def remove_folder(self, job_id: str) -> None:
-        shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
     # -- life cycle -----------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import logging
 import os
 import sys
 from typing import TextIO
@@ -17,7 +16,7 @@ from typing import TextIO
 import uvicorn
 
 from gistasks.api.app import create_app
-from gistasks.config import Settings
+from gistasks.config import Settings, configure_logging
 from gistasks.engine import Engine, EngineSettings
 from gistasks.engine.jobhost import JobHost
 from gistasks.engine.jobs import JobRunner, JobRunning, JobSettings
@@ -83,17 +82,6 @@ def own_origins(settings: Settings) -> list[str]:
     return list(dict.fromkeys(origins))
 
 
-def _configure_logging() -> None:
-    """gistasks' own log lines (failed sign-ins, refused connections, recovered runs) on
-    standard error, one line each, with their time."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("gistasks")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
-
-
 def _freeze_what_lives_for_ever() -> None:
     """Move what start-up made (modules, the application, the services) out of the garbage
     collector's sight: a full collection would otherwise walk those hundreds of thousands of
@@ -118,7 +106,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
 
     Raises ConfigError, before anything is written, for a bad engine setting."""
     engine_settings = EngineSettings.from_environment()
-    _configure_logging()
+    configure_logging()
     _return_big_buffers_at_once()
     # Everything the server writes is its own: the database holds password hashes, the data
     # directory the keys. Files made later (SQLite's -wal and -shm, job folders) inherit this.
