@@ -446,6 +446,9 @@ class JobRunner(JobFolders):
     def _died(self, worker: Worker) -> None:
         job_id = worker.call_id
         self._replace(worker)
+        # How it ended, read before it is killed for good: our SIGKILL must not stand in for
+        # its own exit code.
+        how = worker.exit_text() if job_id is not None else ""
         worker.kill()
         if job_id is None:
             return
@@ -454,8 +457,7 @@ class JobRunner(JobFolders):
         if running is None or running.stop is not None:
             return
         running.messages.append(message(
-            f"The tool's process ended unexpectedly ({worker.exit_text()}).",
-            MessageType.ERROR))
+            f"The tool's process ended unexpectedly ({how}).", MessageType.ERROR))
         running.messages.append(message(f"Failed to execute ({running.job.tool})."))
         self._writes.put(("finish", self._outcome(running, JobStatus.FAILED, None)))
 
