@@ -295,6 +295,17 @@ def test_a_bad_value_of_any_data_type_is_refused_naming_it_and_nothing_is_queued
     assert admin.get("admin/services/Tests/Tools.GPServer/jobs/statistics")["total"] == before
 
 
+def test_a_single_valued_input_given_twice_is_refused_naming_it(erin: Client,
+                                                                 admin: Client) -> None:
+    before = admin.get("admin/services/Tests/Tools.GPServer/jobs/statistics")["total"]
+    answer = erin.http.post(f"{erin.server.url}/{TOOLS}/Echo/submitJob",
+                            content="f=json&Text=one&Text=two",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    code, text = error_of(answer.json())
+    assert code == 400 and "'Text' was given 2 times" in text, text
+    assert admin.get("admin/services/Tests/Tools.GPServer/jobs/statistics")["total"] == before
+
+
 def test_a_missing_required_input_is_named(erin: Client) -> None:
     code, text = error_of(erin.post(f"{TOOLS}/Echo/submitJob"))
     assert code == 400 and "'Text' must be specified" in text

@@ -21,7 +21,7 @@ from gistasks.gp import Catalog
 from gistasks.services.geoprocessing import GeoprocessingService, values_of
 from gistasks.store import Store
 from gistasks.store.records import JobMode, JobRecord, JobStatus, UserRecord
-from tests.support.gptools import write_services
+from tests.support.gptools import wait_for_status, write_services
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -45,15 +45,7 @@ class Hosted:
         return self.gp.submit(TOOLS, tool, ERIN, {k: str(v) for k, v in values.items()})
 
     def wait_for(self, job: JobRecord, status: JobStatus, timeout: float = 20) -> JobRecord:
-        deadline = time.monotonic() + timeout
-        found = None
-        while time.monotonic() < deadline:
-            found = self.store.jobs.get(job.id)
-            assert found is not None
-            if found.status == status:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"{job.id} never became {status}: {found}")
+        return wait_for_status(self.store, job, status, timeout)
 
 
 @pytest.fixture(scope="module")

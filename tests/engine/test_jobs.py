@@ -18,7 +18,7 @@ from gistasks.gp import Catalog
 from gistasks.services.geoprocessing import GeoprocessingService, messages_of, values_of
 from gistasks.store import Store
 from gistasks.store.records import JobMode, JobRecord, JobStatus, UserRecord
-from tests.support.gptools import write_services
+from tests.support.gptools import wait_for_status, write_services
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,14 +52,7 @@ class Jobs:
         return found
 
     def wait_for(self, job: JobRecord, status: JobStatus, timeout: float = 20) -> JobRecord:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.store.jobs.get(job.id)
-            assert found is not None
-            if found.status == status:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"{job.id} never became {status}: {found}")
+        return wait_for_status(self.store, job, status, timeout)
 
     def close(self) -> None:
         self.runner.stop(2)

@@ -73,3 +73,13 @@ def test_the_official_clients_referer_word_must_come_back_exactly() -> None:
     assert referer_matches("http", "http")
     assert not referer_matches("http", None)
     assert not referer_matches("http", "")
+
+
+def test_same_origin_compares_scheme_host_and_port_with_default_ports_filled_in() -> None:
+    from gistasks.security.tokens import same_origin
+
+    assert same_origin("https://GIS.example/arcgis/x", ["https://gis.example:443/arcgis"])
+    assert not same_origin("https://gis.example.evil.com/x", ["https://gis.example"])
+    assert not same_origin("http://gis.example/x", ["https://gis.example"])
+    assert not same_origin("https://gis.example:8443/x", ["https://gis.example"])
+    assert not same_origin("not a url", ["https://gis.example"])

@@ -28,6 +28,8 @@ from gistasks.gp import (
     Parameter,
     Tool,
 )
+from gistasks.store import Store
+from gistasks.store.records import JobRecord, JobStatus
 
 OUT = Direction.OUTPUT
 
@@ -202,3 +204,17 @@ def write_services(data_dir: Path, extra: str = "") -> Path:
     path = data_dir / "gp-services.toml"
     path.write_text(SERVICES_TOML + extra)
     return path
+
+
+def wait_for_status(store: Store, job: JobRecord, status: JobStatus,
+                    timeout: float = 20) -> JobRecord:
+    """The job as stored once it has ``status``; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    found = None
+    while time.monotonic() < deadline:
+        found = store.jobs.get(job.id)
+        assert found is not None
+        if found.status == status:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"{job.id} never became {status}: {found}")

@@ -23,10 +23,10 @@ from gistasks.api.render import render
 from gistasks.api.sharing import portal_url
 from gistasks.api.spec import GET, POST, READ, Auth, Endpoint, Kind, needs_post, route
 from gistasks.gp import ServiceDef, Tool
-from gistasks.gp.datatypes import GPMultiValue, GPString
+from gistasks.gp.datatypes import GPMultiValue, GPRecordSet, GPString
 from gistasks.gp.execution import is_file_type
 from gistasks.gp.tool import Parameter
-from gistasks.services.errors import ServiceError
+from gistasks.services.errors import InvalidParameterError, ServiceError
 from gistasks.services.geoprocessing import messages_of, values_of
 from gistasks.store.records import JobRecord, JobStatus
 
@@ -204,14 +204,20 @@ OPEN = ("One field per input parameter of the task, by its name: text for string
 
 def _inputs(c: Call, tool: type[Tool]) -> dict[str, Any]:
     """The request's values of ``tool``'s inputs: a feature set the client sends as one
-    repeated field per feature is gathered into one."""
+    repeated field per feature is gathered into one, a list as one field per member; any
+    other input given more than once is refused, naming it."""
     values: dict[str, Any] = c.form.undeclared()
     for param in tool.inputs():
         repeated = c.form.repeats(param.name)
-        if repeated and not isinstance(param.data_type, GPMultiValue):
-            values[param.name] = "{\"features\":[" + ",".join(repeated) + "]}"
-        elif repeated:
+        if not repeated:
+            continue
+        if isinstance(param.data_type, GPMultiValue):
             values[param.name] = "[" + ",".join(repeated) + "]"
+        elif isinstance(param.data_type, GPRecordSet):
+            values[param.name] = "{\"features\":[" + ",".join(repeated) + "]}"
+        else:
+            raise InvalidParameterError(param.name, f"'{param.name}' was given "
+                                        f"{len(repeated)} times; it takes one value.")
     return values
 
 
@@ -223,13 +229,8 @@ async def submit_job(c: CallDep, folder: str, service: str, task: str) -> Respon
     gp = c.services.geoprocessing
     _, tool = gp.tool(_path(folder, service), task, caller)
     job = gp.submit(_path(folder, service), tool.name, caller, _inputs(c, tool),
-                    origins=[_origin(portal_url(c))])
+                    origins=[portal_url(c)])
     return render({"jobId": job.id, "jobStatus": job.status.value}, c.f, "Job submitted")
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 @route(router, TASK + "/execute", READ, _gp(
@@ -240,7 +241,7 @@ async def execute(c: CallDep, folder: str, service: str, task: str) -> Response:
     gp = c.services.geoprocessing
     _, tool = gp.tool(_path(folder, service), task, caller)
     job = await c.off_loop(gp.execute, _path(folder, service), tool.name, caller,
-                           _inputs(c, tool), origins=[_origin(portal_url(c))])
+                           _inputs(c, tool), origins=[portal_url(c)])
     if job.status != JobStatus.SUCCEEDED:
         raise ServiceError(f"Error executing tool. {tool.name}: {job.status}",
                            [m.get("description", "") for m in messages_of(job)])
@@ -279,9 +280,7 @@ async def job(c: CallDep, folder: str, service: str, task: str, job_id: str) -> 
     description="`{\"paramName\", \"dataType\", \"value\"}`; a file is `{\"url\"}`."))
 async def result(c: CallDep, folder: str, service: str, task: str, job_id: str,
                  param: str) -> Response:
-    found = _job(c, folder, service, task, job_id)
-    declared, value = c.services.geoprocessing.value(found, param, results=True)
-    return render(value_json(c, found, declared, value), c.f, declared.name)
+    return _value(c, _job(c, folder, service, task, job_id), param, results=True)
 
 
 @route(router, JOB + "/inputs/{param}", READ, _gp(
@@ -289,8 +288,11 @@ async def result(c: CallDep, folder: str, service: str, task: str, job_id: str,
     "in)."))
 async def job_input(c: CallDep, folder: str, service: str, task: str, job_id: str,
                     param: str) -> Response:
-    found = _job(c, folder, service, task, job_id)
-    declared, value = c.services.geoprocessing.value(found, param, results=False)
+    return _value(c, _job(c, folder, service, task, job_id), param, results=False)
+
+
+def _value(c: Call, found: JobRecord, param: str, results: bool) -> Response:
+    declared, value = c.services.geoprocessing.value(found, param, results=results)
     return render(value_json(c, found, declared, value), c.f, declared.name)
 
 

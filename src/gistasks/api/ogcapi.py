@@ -240,7 +240,7 @@ async def execution(c: CallDep, process_id: str) -> Response:
     caller = c.caller_if_any()
     gp = c.services.geoprocessing
     prefer = c.request.headers.get("prefer", "").lower()
-    origins = [_origin(portal_url(c))]
+    origins = [portal_url(c)]
     if "respond-async" in prefer and "wait=" not in prefer:
         job = await c.off_loop(gp.submit, service.path, tool.name, caller, values,
                                mode=JobMode.ASYNC, as_json=True, any_execution=True,
@@ -258,11 +258,6 @@ async def execution(c: CallDep, process_id: str) -> Response:
     if body.get("response") == "raw" and len(results) == 1:
         return _json(next(iter(results.values())), 200, headers)
     return _json(results, 200, headers)
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 @route(router, BASE + "/jobs", GET, _ogc("Jobs", "The caller's jobs (an org admin's: "

@@ -29,17 +29,15 @@ import os
 import signal
 import threading
 import time
-from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from gistasks.config import configure_logging
-from gistasks.engine.jobs import POLL_S, JobFolders, JobRunner, JobSettings
+from gistasks.engine.jobs import JobRunner, JobSettings, NodeJobs
 from gistasks.engine.pool import die_with_parent
 from gistasks.gp import Catalog
 from gistasks.store import Store
-from gistasks.store.records import JobRecord
 
 log = logging.getLogger("gistasks.gp")
 
@@ -109,7 +107,7 @@ def _kill(process: Any) -> None:
         process.join(5)
 
 
-class JobHost(JobFolders):
+class JobHost(NodeJobs):
     """The server's handle on its job host: the interface of :class:`JobRunner` that the
     services use, with the runner in another process."""
 
@@ -117,20 +115,15 @@ class JobHost(JobFolders):
                  node: str, settings: JobSettings | None = None) -> None:
         """``catalog`` is the server's copy of the services (the host loads its own from
         ``data_dir``, the same way); ``store`` is the server's, read by ``wait``."""
-        self.store = store
+        super().__init__(store, data_dir / "jobs")
         self.database_url = database_url
         self.catalog = catalog
         self.data_dir = data_dir
-        self.jobs_dir = data_dir / "jobs"
         self.node = node
         self.settings = settings or JobSettings()
         self._process: Any = None
         self._conn: Connection | None = None
         self._sending = threading.Lock()
-        self._ended = threading.Condition()
-        self._ends = 0
-        """How many ``ended`` messages came (under ``_ended``): a waiter that read its job
-        before one came sees it changed instead of missing the notification."""
         self._supervisor: threading.Thread | None = None
         self._stopping = threading.Event()
         self.restarts = 0
@@ -172,7 +165,7 @@ class JobHost(JobFolders):
                 _kill(process)
                 raise RuntimeError("the GP job host ended as it started") from None
             if first[0] == "ended":
-                self._notify()
+                self.ended()
         if first[0] != "ready":
             _kill(process)
             raise RuntimeError(f"the GP job host could not start: {first[1]}")
@@ -211,8 +204,8 @@ class JobHost(JobFolders):
                 except (EOFError, OSError):
                     break
                 if message[0] in ("ended", "stopped"):
-                    self._notify()
-            self._notify()
+                    self.ended()
+            self.ended()
             if self._stopping.is_set():
                 return
             code = self._process.exitcode if self._process is not None else None
@@ -227,11 +220,6 @@ class JobHost(JobFolders):
                     self._stopping.wait(RESTART_PAUSE_S)
             if self._stopping.is_set():
                 return
-
-    def _notify(self) -> None:
-        with self._ended:
-            self._ends += 1
-            self._ended.notify_all()
 
     def _send(self, message: tuple[Any, ...]) -> None:
         if self._conn is None:
@@ -249,22 +237,4 @@ class JobHost(JobFolders):
         """A job the host may be running was asked to stop: it stops it now."""
         self._send(("cancel", job_id))
 
-    def wait(self, job_id: str, timeout_s: float) -> JobRecord | None:
-        """Wait until job ``job_id`` has ended (or ``timeout_s`` passed); the job as stored
-        then."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self._ended:
-                seen = self._ends
-            job = self.store.jobs.get(job_id)
-            if job is None or job.status.finished:
-                return job
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return job
-            with self._ended:
-                self._ended.wait_for(partial(self._changed, seen), min(left, POLL_S))
-
-    def _changed(self, seen: int) -> bool:
-        return self._ends != seen
 

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -121,10 +122,17 @@ class JobRunning(Protocol):
     def remove_folder(self, job_id: str) -> None: ...
 
 
-class JobFolders:
-    """Where the jobs of a data directory keep their files: ``jobs_dir/<job id>``."""
+class NodeJobs:
+    """What a node's runner and the handle on its job host share: the store the jobs are in,
+    their folders (``jobs_dir/<job id>``), and waiting for a job's end. Whoever records ends
+    calls :meth:`ended`; a waiter that read its job just before is woken all the same (it
+    waits for the count of ends to change, not for a notification it may have missed)."""
 
-    jobs_dir: Path
+    def __init__(self, store: Store, jobs_dir: Path) -> None:
+        self.store = store
+        self.jobs_dir = jobs_dir
+        self._ends = threading.Condition()
+        self._ended_count = 0
 
     def folder(self, job_id: str) -> Path:
         """The job's folder (inputs, outputs and scratch files)."""
@@ -133,8 +141,33 @@ class JobFolders:
     def remove_folder(self, job_id: str) -> None:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
+    def ended(self) -> None:
+        """Some jobs' ends are recorded: wake the waiters."""
+        with self._ends:
+            self._ended_count += 1
+            self._ends.notify_all()
 
-class JobRunner(JobFolders):
+    def wait(self, job_id: str, timeout_s: float) -> JobRecord | None:
+        """Wait until job ``job_id`` has ended (or ``timeout_s`` passed); the job as stored
+        then. Ends recorded by another node are seen by reading at least every POLL_S."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._ends:
+                seen = self._ended_count
+            job = self.store.jobs.get(job_id)
+            if job is None or job.status.finished:
+                return job
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return job
+            with self._ends:
+                self._ends.wait_for(partial(self._changed, seen), min(left, POLL_S))
+
+    def _changed(self, seen: int) -> bool:
+        return self._ended_count != seen
+
+
+class JobRunner(NodeJobs):
     """Runs the geoprocessing jobs of one node."""
 
     def __init__(self, store: Store, catalog: Catalog, data_dir: Path, node: str,
@@ -143,10 +176,9 @@ class JobRunner(JobFolders):
                  on_ended: Callable[[list[str]], None] | None = None) -> None:
         """``on_ended(job ids)`` is called (from the runner's threads) once the ends of
         jobs are recorded, for whoever waits on them in another process."""
-        self.store = store
+        super().__init__(store, data_dir / "jobs")
         self.on_ended = on_ended
         self.catalog = catalog
-        self.jobs_dir = data_dir / "jobs"
         self.node = node
         self.machine = socket.gethostname()
         self.settings = settings or JobSettings()
@@ -159,7 +191,6 @@ class JobRunner(JobFolders):
         self._writes: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._cancel_here: set[str] = set()
         self._lock = threading.Lock()
-        self._finished = threading.Condition()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -180,21 +211,6 @@ class JobRunner(JobFolders):
         with self._lock:
             self._cancel_here.add(job_id)
         self.wake()
-
-    def wait(self, job_id: str, timeout_s: float) -> JobRecord | None:
-        """Wait until job ``job_id`` has ended (or ``timeout_s`` passed); the job as stored
-        then."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = self.store.jobs.get(job_id)
-            if job is None or job.status.finished:
-                return job
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return job
-            with self._finished:
-                self._finished.wait(min(left, POLL_S))
-
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -252,7 +268,7 @@ class JobRunner(JobFolders):
         if found:
             log.warning("ended %d job(s) left running by stopped nodes", len(found))
             self.stats.recovered += len(found)
-            self._ended([j.id for j in found])
+            self._tell_ended([j.id for j in found])
         return len(found)
 
     # -- the spawner ----------------------------------------------------------------------------
@@ -566,11 +582,10 @@ class JobRunner(JobFolders):
         for job_id, deleted in recorded.items():
             if deleted:
                 self.remove_folder(job_id)
-        self._ended(list(recorded))
+        self._tell_ended(list(recorded))
 
-    def _ended(self, job_ids: list[str]) -> None:
-        with self._finished:
-            self._finished.notify_all()
+    def _tell_ended(self, job_ids: list[str]) -> None:
+        self.ended()
         if self.on_ended is not None and job_ids:
             try:
                 self.on_ended(job_ids)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,6 +113,13 @@ def origin(url: str) -> tuple[str, str, int] | None:
     if scheme not in ("http", "https") or not host:
         return None
     return scheme, host, port if port is not None else (443 if scheme == "https" else 80)
+
+
+def same_origin(url: str, origins: Iterable[str]) -> bool:
+    """Whether ``url`` is at one of ``origins`` (URLs, any path), compared as :func:`origin`
+    does: scheme, host and port, default ports filled in, case aside."""
+    found = origin(url)
+    return found is not None and any(origin(o) == found for o in origins)
 
 
 def referer_matches(bound: str, given: str | None) -> bool:

@@ -71,15 +71,10 @@ TASK_TOKEN_MINUTES = 60
 
 
 def own_origins(settings: Settings) -> list[str]:
-    """The origins this server answers at: its public URL's and its listener's."""
-    found = [settings.base_url]
+    """The URLs this server answers at (compared by origin): its public URL and its
+    listener's."""
     port = settings.port
-    found += [f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
-    origins = []
-    for url in found:
-        scheme, _, rest = url.partition("://")
-        origins.append(f"{scheme}://{rest.split('/', 1)[0]}".lower())
-    return list(dict.fromkeys(origins))
+    return [settings.base_url, f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
 
 
 def _freeze_what_lives_for_ever() -> None:

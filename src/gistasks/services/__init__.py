@@ -54,7 +54,7 @@ class Services:
                    limits=limits, tasks=TaskService(store, engine, engine.types, limits),
                    runs=RunService(store, engine),
                    geoprocessing=GeoprocessingService(
-                       store, jobs.catalog, jobs, lambda: [_origin(settings.base_url)]),
+                       store, jobs.catalog, jobs, lambda: [settings.base_url]),
                    engine=engine, jobs=jobs)
 
     def start(self) -> None:
@@ -68,8 +68,3 @@ class Services:
         period."""
         self.engine.stop()
         self.jobs.stop()
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"

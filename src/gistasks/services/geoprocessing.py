@@ -29,6 +29,7 @@ from gistasks.gp import Catalog, Execution, ServiceDef, Tool
 from gistasks.gp.datatypes import GPMultiValue
 from gistasks.gp.execution import is_file_type
 from gistasks.gp.tool import Parameter
+from gistasks.security.tokens import same_origin
 from gistasks.services.auth import ORG_ADMIN
 from gistasks.services.errors import (
     ForbiddenError,
@@ -198,10 +199,9 @@ class GeoprocessingService:
     def _local_file(self, name: str, url: str, caller: UserRecord | None,
                     origins: Sequence[str]) -> Path:
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}".lower()
         match = _FILE_URL.search(unquote(parts.path))
-        known = [o.lower() for o in (*self._own_origins(), *origins)]
-        if match is None or (parts.netloc and origin not in known):
+        if match is None or (parts.netloc and not same_origin(
+                url, (*self._own_origins(), *origins))):
             raise InvalidParameterError(name, f"'{name}': only files this server serves can "
                                         "be inputs (the URL of another job's file result)")
         job = self.store.jobs.get(match[1])

@@ -23,6 +23,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from gistasks.security.tokens import same_origin
 from gistasks.store.records import RunStatus
 from gistasks.tasktypes.base import Outcome, RunContext, TaskType
 
@@ -45,11 +46,6 @@ def _text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 class GPService(TaskType):
     name = "GPService"
     needs_task_url = True
@@ -65,7 +61,7 @@ class GPService(TaskType):
             return Outcome(RunStatus.SUBMITFAILED, f"taskURL {url!r} is not the URL of a GP "
                            "task (https://host/.../GPServer/<task>)")
         d = self.deployment
-        own = _origin(url) in {o.lower() for o in d.own_origins}
+        own = same_origin(url, d.own_origins)
         headers = {}
         if own and d.token_for is not None:
             headers["X-Esri-Authorization"] = f"Bearer {d.token_for(ctx.owner)}"
