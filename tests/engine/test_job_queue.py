@@ -141,3 +141,19 @@ def test_a_submit_waits_while_another_process_holds_the_sqlite_writer_lock(
     assert store.jobs.get(submitted.id) is not None
     assert 0.25 <= waited < 5
     store.close()
+
+
+def test_a_full_services_long_queue_does_not_hide_another_services_jobs(store: Store) -> None:
+    base = now_ms()
+    store.jobs.submit(job(service="Tests/Busy", submitted=base), max_concurrent=1000)
+    assert len(store.jobs.claim("node-a", "host", base, 30_000, 1, {"Tests/Busy": 1}, 5)) == 1
+    for k in range(600):  # more than one scan's worth, all older than the other job
+        store.jobs.submit(job(service="Tests/Busy", submitted=base + 1 + k),
+                          max_concurrent=1000)
+    other = store.jobs.submit(job(service=SERVICE, submitted=base + 1000), max_concurrent=5)
+    taken = store.jobs.claim("node-a", "host", now_ms(), 30_000, 2, {"Tests/Busy": 1}, 5)
+    assert [j.id for j in taken] == [other.id]
+    _, waiting = store.jobs.query(service="Tests/Busy", statuses=[JobStatus.WAITING],
+                                  limit=1000)
+    assert len(waiting) == 600
+

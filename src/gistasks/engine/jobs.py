@@ -50,6 +50,8 @@ POLL_S = 0.5
 """How often the manager looks for jobs and cancellations made on other nodes."""
 REPORT_S = 0.5
 """How often the messages and progress of running jobs are recorded."""
+EVENTS_PER_READ = 256
+"""Events read from one worker before the manager turns to the others."""
 MAX_RESULTS_BYTES = 32 * 1024 * 1024
 """The largest results one job may record (JSON); a job with more fails saying so."""
 
@@ -393,7 +395,11 @@ class JobRunner(NodeJobs):
     def _read(self, worker: Worker) -> None:
         """Everything ``worker`` sent; its death ends its job."""
         try:
-            while worker.conn.poll():
+            # A bounded batch: a tool that sends messages without pause must not keep the
+            # manager from the other workers and from the deadlines (its own too).
+            for _ in range(EVENTS_PER_READ):
+                if not worker.conn.poll():
+                    break
                 self._handle(worker, worker.conn.recv())
         except (EOFError, OSError):
             self._died(worker)

@@ -383,7 +383,8 @@ class GeoprocessingService:
             if status is None:
                 raise InvalidParameterError("jobStatus", f"'jobStatus' must be one of "
                                             f"{', '.join(known[k] for k in known)}")
-            wanted.append(status.value)
+            if status.value not in wanted:  # a status repeated a thousand times is one
+                wanted.append(status.value)
         null_owner = owner is not None and owner.strip().lower() == "null"
         return self.store.jobs.query(
             service=service.path, statuses=wanted, since=since, until=until,

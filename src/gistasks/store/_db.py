@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
@@ -47,6 +48,15 @@ LAST_RETRY_S = 0.001
 host, another CLI) tries again after 50 µs, backing off to 1 ms: SQLite's own busy handler
 sleeps 1, 2, 5, 10... ms, far longer than the other process's transactions take, and the
 server's event loop may be the one waiting."""
+class _Reader:
+    """A thread's own SQLite connection (a connection cannot be weakly referenced)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+
 class RawTransaction:
     """The statements of one :meth:`Database.raw_write` transaction."""
 
@@ -89,6 +99,9 @@ class Database:
         self._compiled: dict[Any, Any] = {}
         self._booleans: dict[Any, frozenset[int]] = {}
         self._local = threading.local()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        """The threads' readers, for close(); one goes (and its connection closes) with
+        its thread."""
         self._memory = False
         self._writer = threading.Lock()
         """SQLite has one writer at a time: this process's writers queue here, woken the
@@ -111,6 +124,13 @@ class Database:
                                         pool_pre_ping=True)
 
     def close(self) -> None:
+        """Close every connection: the pool's and the threads' readers (the last to close
+        checkpoints SQLite's WAL)."""
+        for reader in list(self._readers):
+            with contextlib.suppress(Exception):
+                reader.conn.close()
+        self._readers = weakref.WeakSet()
+        self._local = threading.local()
         self.engine.dispose()
 
     def describe(self) -> str:
@@ -201,13 +221,14 @@ class Database:
         """This thread's own SQLite connection for the hot reads, taken out of the pool once
         (a checkout and return per read cost more than the read): in autocommit mode, each
         read is its own snapshot and holds nothing between reads. It closes with its thread."""
-        reader = getattr(self._local, "reader", None)
-        if reader is None:
+        held: _Reader | None = getattr(self._local, "reader", None)
+        if held is None:
             fairy = self.engine.raw_connection()
-            reader = fairy.driver_connection
+            held = _Reader(fairy.driver_connection)
             fairy.detach()  # ours now: never returned to the pool
-            self._local.reader = reader
-        return reader
+            self._local.reader = held
+            self._readers.add(held)
+        return held.conn
 
     @contextmanager
     def raw_write(self) -> Iterator[RawTransaction]:
@@ -224,15 +245,9 @@ class Database:
                 try:
                     yield RawTransaction(self, cur)
                 except BaseException:
-                    if self.is_sqlite:
-                        cur.execute("ROLLBACK")
-                    else:
-                        dbapi.rollback()
-                    raise
-                if self.is_sqlite:
-                    cur.execute("COMMIT")
-                else:
-                    dbapi.commit()
+                    dbapi.rollback()  # a no-op when no transaction is open (the first error
+                    raise              # stands)
+                dbapi.commit()
                 cur.close()
             finally:
                 raw.close()

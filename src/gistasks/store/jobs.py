@@ -125,10 +125,21 @@ class JobStore:
             return []
         with self.db.write() as conn:
             self.db.serialise(conn, CLAIM_LOCK)
-            candidates = conn.execute(_CANDIDATES, {"b_node": node}).all()
+            running: dict[str, int] = dict(conn.execute(_RUNNING_COUNTS).all())
+            # The services already at their limit are left out of the scan, so that their
+            # queues, however long, cannot hide the jobs of the others; their queued jobs
+            # wait.
+            full = sorted(s for s, n in running.items()
+                          if n >= capacity.get(s, default_capacity))
+            scan = _CANDIDATES
+            if full:
+                scan = _CANDIDATES.where(gp_jobs.c.service.not_in(full))
+                conn.execute(update(gp_jobs).where(
+                    gp_jobs.c.service.in_(full), gp_jobs.c.status == JobStatus.SUBMITTED,
+                    not_(gp_jobs.c.deleted)).values(status=JobStatus.WAITING, modified=now))
+            candidates = conn.execute(scan, {"b_node": node}).all()
             if not candidates:
                 return []
-            running: dict[str, int] = dict(conn.execute(_RUNNING_COUNTS).all())
             picked: list[str] = []
             waiting: list[str] = []
             for job_id, service, status in candidates:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from gistasks import jsonsafe
+from gistasks.jsonsafe import JsonError
 from gistasks.security.tokens import same_origin
 from gistasks.store.records import RunStatus
 from gistasks.tasktypes.base import Outcome, RunContext, TaskType
@@ -33,6 +36,9 @@ MAX_POLL_S = 10.0
 LOST_AFTER = 10
 """Consecutive failed polls after which the job is given up as lost."""
 TIMEOUT_S = 30.0
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""The largest answer read from a GP service (a job's JSON is a few kilobytes; a server that
+sends more is not one)."""
 FINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobTimedOut", "esriJobCancelled"}
 
 
@@ -44,6 +50,23 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return json.dumps(value, separators=(",", ":"))
+
+
+JOB_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""A job id fit to be put in a URL (ArcGIS's are "j" and 32 hex digits)."""
+
+
+def _call(client: Any, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+    """The HTTP status and JSON answer of a request, reading at most ``MAX_ANSWER_BYTES``;
+    JsonError for an answer that is larger or not strict JSON."""
+    with client.stream(method, url, **kwargs) as answer:
+        data = bytearray()
+        for chunk in answer.iter_bytes():
+            data += chunk
+            if len(data) > MAX_ANSWER_BYTES:
+                raise JsonError(f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MB")
+        status = answer.status_code
+    return status, jsonsafe.loads(data.decode("utf-8", "replace"), MAX_ANSWER_BYTES)
 
 
 class GPService(TaskType):
@@ -62,25 +85,29 @@ class GPService(TaskType):
                            "task (https://host/.../GPServer/<task>)")
         d = self.deployment
         own = same_origin(url, d.own_origins)
-        headers = {}
-        if own and d.token_for is not None:
-            headers["X-Esri-Authorization"] = f"Bearer {d.token_for(ctx.owner)}"
+        hooks: dict[str, list[Any]] = {}
+        token_for = d.token_for
+        if own and token_for is not None:
+            def sign(request: httpx.Request) -> None:
+                # A token of its own per request: a run may follow its job for hours,
+                # longer than any one token lives.
+                request.headers["X-Esri-Authorization"] = f"Bearer {token_for(ctx.owner)}"
+            hooks["request"] = [sign]
         verify: Any = (d.ca_file or True) if own else True
         form = {k: _text(v) for k, v in ctx.parameters.items()}
         form["f"] = "json"
-        with httpx.Client(headers=headers, verify=verify, timeout=TIMEOUT_S) as client:
+        with httpx.Client(event_hooks=hooks, verify=verify, timeout=TIMEOUT_S) as client:
             try:
-                answer = client.post(f"{url}/submitJob", data=form)
-                body = answer.json()
-            except (httpx.HTTPError, ValueError) as exc:
+                status, body = _call(client, "POST", f"{url}/submitJob", data=form)
+            except (httpx.HTTPError, JsonError) as exc:
                 return Outcome(RunStatus.SUBMITFAILED, f"submitJob to {url} failed: {exc}",
                                url)
-            if answer.status_code >= 400 or not isinstance(body, dict) or "jobId" not in body:
+            job_id = body.get("jobId") if isinstance(body, dict) else None
+            if status >= 400 or not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
                 error = body.get("error", body) if isinstance(body, dict) else body
                 return Outcome(RunStatus.SUBMITFAILED, f"submitJob was refused (HTTP "
-                               f"{answer.status_code}): {json.dumps(error)[:2000]}", url)
-            job_url = f"{url}/jobs/{body['jobId']}"
-            return self._follow(client, job_url, ctx)
+                               f"{status}): {json.dumps(error)[:2000]}", url)
+            return self._follow(client, f"{url}/jobs/{job_id}", ctx)
 
     @staticmethod
     def _follow(client: Any, job_url: str, ctx: RunContext) -> Outcome:
@@ -98,8 +125,8 @@ class GPService(TaskType):
             if time.monotonic() - started > 10:
                 wait = min(MAX_POLL_S, wait * 1.5)
             try:
-                found = client.get(job_url, params={"f": "json"}).json()
-            except (httpx.HTTPError, ValueError) as exc:
+                _, found = _call(client, "GET", job_url, params={"f": "json"})
+            except (httpx.HTTPError, JsonError) as exc:
                 failures += 1
                 if failures >= LOST_AFTER:
                     return Outcome(RunStatus.FAILED, f"the job was lost: {exc}", job_url)
