@@ -115,11 +115,16 @@ class Call:
         return self.request.client.host if self.request.client else None
 
     async def off_loop(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``work(*args, **kwargs)`` in a worker thread: a write that may wait for the
-        database's one writer (a job submitted while the job runner records outcomes) must
-        not hold up the event loop, which meanwhile answers the polls of other clients."""
-        result: T = await anyio.to_thread.run_sync(partial(work, *args, **kwargs))
-        return result
+        """``work(*args, **kwargs)`` in a worker thread, for what may take long (a cancel that
+        stops a process, a purge). A submitJob stays on the loop: measured, the thread hop
+        costs more than its short write (benchmarks/gp_bench.py)."""
+        return await self._in_thread("off_loop", 32, work, *args, **kwargs)
+
+    async def waiting_for_a_job(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)``, which waits for a synchronous job to end (up to its
+        service's time limit), in a worker thread of a pool of its own: however many
+        clients wait, the threads of the other off-loop work stay free."""
+        return await self._in_thread("job_waits", 64, work, *args, **kwargs)
 
     async def checking_passwords(self, work: Callable[..., T], *args: Any,
                                  **kwargs: Any) -> T:
@@ -127,10 +132,16 @@ class Call:
         check takes ~0.2 s of CPU and 64 MiB, so it runs in a worker thread (other requests
         go on meanwhile), at most one per core at a time (a burst of sign-ins queues instead
         of exhausting memory)."""
+        return await self._in_thread("password_checks", os.cpu_count() or 1, work, *args,
+                                     **kwargs)
+
+    async def _in_thread(self, pool: str, size: int, work: Callable[..., T], *args: Any,
+                         **kwargs: Any) -> T:
         state = self.request.app.state
-        limiter: CapacityLimiter | None = getattr(state, "password_checks", None)
+        limiter: CapacityLimiter | None = getattr(state, pool, None)
         if limiter is None:  # made on first use: a limiter belongs to the running event loop
-            limiter = state.password_checks = CapacityLimiter(os.cpu_count() or 1)
+            limiter = CapacityLimiter(size)
+            setattr(state, pool, limiter)
         result: T = await anyio.to_thread.run_sync(partial(work, *args, **kwargs),
                                                    limiter=limiter)
         return result

@@ -124,15 +124,20 @@ class _Values:
             if stop > start:
                 eq = raw.find(b"=", start, stop)
                 cut = stop if eq < 0 else eq
-                key = _name(_unquote(view[start:cut]))
-                self.add(key, _text(_unquote(view[cut + 1:stop]) if eq >= 0 else b"", key))
+                key = _name(_unquote(raw, view, start, cut))
+                self.add(key, _text(_unquote(raw, view, cut + 1, stop) if eq >= 0 else b"",
+                                    key))
             start = stop + 1
 
 
-def _unquote(data: memoryview) -> bytes | memoryview:
-    """Percent and plus decoding; text that has neither is handed on as it is."""
-    raw = data.tobytes() if (b"%"[0] in data or b"+"[0] in data) else None
-    return data if raw is None else unquote_to_bytes(raw.replace(b"+", b" "))
+def _unquote(raw: bytes | bytearray, view: memoryview, start: int,
+             stop: int) -> bytes | memoryview:
+    """Percent and plus decoding of ``raw[start:stop]``; text that has neither is handed on
+    as it is (a view, not a copy). Searched with ``find``, at C speed: ``in`` on a memoryview
+    walks it byte by byte in Python, 0.16 s for an 8 MB value on the event loop."""
+    if raw.find(b"%", start, stop) < 0 and raw.find(b"+", start, stop) < 0:
+        return view[start:stop]
+    return unquote_to_bytes(view[start:stop].tobytes().replace(b"+", b" "))
 
 
 async def read_values(request: Request, limits: HttpLimits,

@@ -240,8 +240,8 @@ async def execute(c: CallDep, folder: str, service: str, task: str) -> Response:
     caller = c.caller_if_any()
     gp = c.services.geoprocessing
     _, tool = gp.tool(_path(folder, service), task, caller)
-    job = await c.off_loop(gp.execute, _path(folder, service), tool.name, caller,
-                           _inputs(c, tool), origins=[portal_url(c)])
+    job = await c.waiting_for_a_job(gp.execute, _path(folder, service), tool.name, caller,
+                                    _inputs(c, tool), origins=[portal_url(c)])
     if job.status != JobStatus.SUCCEEDED:
         raise ServiceError(f"Error executing tool. {tool.name}: {job.status}",
                            [m.get("description", "") for m in messages_of(job)])

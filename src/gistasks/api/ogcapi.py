@@ -248,8 +248,8 @@ async def execution(c: CallDep, process_id: str) -> Response:
         location = f"{_base(c)}/jobs/{job.id}"
         return _json(status_info(c, job), 201, {"Location": location,
                                                 "Preference-Applied": "respond-async"})
-    job = await c.off_loop(gp.execute, service.path, tool.name, caller, values, as_json=True,
-                           any_execution=True, origins=origins)
+    job = await c.waiting_for_a_job(gp.execute, service.path, tool.name, caller, values,
+                                    as_json=True, any_execution=True, origins=origins)
     headers = {"Link": f"<{_base(c)}/jobs/{job.id}>; rel=\"monitor\""}
     if job.status != JobStatus.SUCCEEDED:
         texts = [m.get("description", "") for m in messages_of(job)]
@@ -265,8 +265,7 @@ async def execution(c: CallDep, process_id: str) -> Response:
 async def jobs(c: CallDep) -> Response:
     caller = c.caller()
     limit = c.form.value(LIMIT, 100)
-    owner = None if caller.role == "org_admin" else caller.username
-    _, found = c.services.geoprocessing.jobs_of(owner, limit)
+    _, found = c.services.geoprocessing.jobs_of(caller, limit)
     return _json({"jobs": [status_info(c, j) for j in found], "links": [
         {"href": f"{_base(c)}/jobs", "rel": "self", "type": "application/json"}]})
 

@@ -49,7 +49,8 @@ START_TIMEOUT_S = 120.0
 STOP_MARGIN_S = 15.0
 """How long past the grace period the host may take to stop before it is killed."""
 RESTART_PAUSE_S = 1.0
-"""The pause before trying again to start a host that failed to start."""
+MAX_RESTART_PAUSE_S = 60.0
+"""The pause before trying again to start a host that failed to start, doubling up to this."""
 
 
 def host_main(conn: Connection, database_url: str, data_dir: str, node: str,
@@ -137,8 +138,9 @@ class JobHost(NodeJobs):
         self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._stopping.clear()
         self._launch()
-        # The supervisor outlives each host it starts: Linux kills a child when the *thread*
-        # that started it ends (PR_SET_PDEATHSIG), so hosts are started by this thread only.
+        # Linux kills a child when the *thread* that started it ends (PR_SET_PDEATHSIG): the
+        # first host belongs to the caller's thread (the server's main thread in serve), the
+        # ones that replace it to the supervisor, which outlives each of them.
         self._supervisor = threading.Thread(target=self._supervise,
                                             name="gistasks-gp-host-supervisor", daemon=True)
         self._supervisor.start()
@@ -156,9 +158,12 @@ class JobHost(NodeJobs):
         deadline = time.monotonic() + START_TIMEOUT_S
         first: tuple[Any, ...] = ("ended",)
         while first[0] == "ended":  # the jobs it recovered as it started
-            if not mine.poll(max(0.0, deadline - time.monotonic())):
-                _kill(process)
-                raise RuntimeError("the GP job host did not start in time")
+            while not mine.poll(min(0.5, max(0.0, deadline - time.monotonic()))):
+                if self._stopping.is_set() or time.monotonic() >= deadline:
+                    _kill(process)
+                    raise RuntimeError("the GP job host did not start in time"
+                                       if not self._stopping.is_set() else
+                                       "the server stopped while the GP job host started")
             try:
                 first = mine.recv()
             except (EOFError, OSError):
@@ -170,25 +175,30 @@ class JobHost(NodeJobs):
             _kill(process)
             raise RuntimeError(f"the GP job host could not start: {first[1]}")
         with self._sending:
+            if self._stopping.is_set():  # stop() has begun: it will not see this one
+                _kill(process)
+                raise RuntimeError("the server stopped while the GP job host started")
             self._process, self._conn = process, mine
 
     def stop(self, grace_s: float | None = None) -> None:
         """Tell the host to stop (running jobs may end within the grace period; the rest
         fail, queued ones stay queued) and wait for it; killed if it takes too long."""
-        if self._process is None:
+        with self._sending:
+            self._stopping.set()  # from here on no host is launched (see _launch)
+            process, conn = self._process, self._conn
+        if process is None:
             return
-        self._stopping.set()
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self._send(("stop", grace))
-        self._process.join(grace + STOP_MARGIN_S)
-        if self._process.is_alive():
+        process.join(grace + STOP_MARGIN_S)
+        if process.is_alive():
             log.warning("the GP job host did not stop in time: killed")
-            _kill(self._process)
-        if self._conn is not None:
+            _kill(process)
+        if conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.close()
+                conn.close()
         if self._supervisor is not None:
-            self._supervisor.join(5)
+            self._supervisor.join(10)
         self._process = None
 
     def _supervise(self) -> None:
@@ -208,16 +218,24 @@ class JobHost(NodeJobs):
             self.ended()
             if self._stopping.is_set():
                 return
-            code = self._process.exitcode if self._process is not None else None
+            code = None
+            if self._process is not None:
+                self._process.join(1)
+                code = self._process.exitcode
             log.warning("the GP job host ended (exit code %s): starting another", code)
+            pause = RESTART_PAUSE_S
             while not self._stopping.is_set():
                 try:
                     self._launch()
                     self.restarts += 1
                     break
                 except Exception:
-                    log.exception("starting the GP job host again failed; retrying")
-                    self._stopping.wait(RESTART_PAUSE_S)
+                    if self._stopping.is_set():
+                        return
+                    log.exception("starting the GP job host again failed; retrying in "
+                                  "%.0f s", pause)
+                    self._stopping.wait(pause)
+                    pause = min(pause * 2, MAX_RESTART_PAUSE_S)
             if self._stopping.is_set():
                 return
 

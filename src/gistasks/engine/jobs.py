@@ -40,6 +40,7 @@ from gistasks.engine.settings import positive
 from gistasks.gp import Catalog
 from gistasks.gp.tool import MessageType
 from gistasks.store import Store
+from gistasks.store.jobs import message, messages_list
 from gistasks.store.records import JobOutcome, JobRecord, JobStatus
 
 log = logging.getLogger("gistasks.gp")
@@ -82,10 +83,6 @@ def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def message(text: str, kind: str = MessageType.INFORMATIVE) -> dict[str, str]:
-    return {"type": str(kind), "description": text}
-
-
 @dataclass
 class _Running:
     job: JobRecord
@@ -95,7 +92,6 @@ class _Running:
     dirty: bool = False
     stop: JobStatus | None = None
     """Why its worker was killed: cancelled or timed out."""
-    stop_text: str = ""
 
 
 @dataclass
@@ -250,6 +246,7 @@ class JobRunner(NodeJobs):
             r.messages.append(message("The server shut down before the job finished.",
                                       MessageType.ERROR))
             outcomes.append(self._outcome(r, JobStatus.FAILED, None))
+        self._drain_writes(outcomes)  # recorded first: retiring the workers takes a while
         for w in self._workers:
             w.retire()
         self._workers.clear()
@@ -260,7 +257,6 @@ class JobRunner(NodeJobs):
                 break
         for w in self._workers:
             w.retire()
-        self._drain_writes(outcomes)
         self._wake_r.close()
         self._wake_w.close()
 
@@ -374,7 +370,7 @@ class JobRunner(NodeJobs):
 
     def _dispatch(self, job: JobRecord, worker: Worker) -> None:
         started = job.started or self.now_ms()
-        messages = _messages(job.messages)
+        messages = messages_list(job.messages)
         messages.append(message(f"Executing (node {self.node})."))
         messages.append(message(f"Start Time: {_stamp(started)}"))
         service = self.catalog.get(job.service)
@@ -598,14 +594,6 @@ class JobRunner(NodeJobs):
             except Exception:
                 log.exception("telling the server that %d GP job(s) ended failed",
                               len(job_ids))
-
-
-def _messages(text: str) -> list[dict[str, str]]:
-    try:
-        found = json.loads(text)
-    except ValueError:
-        return []
-    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
 
 def default_workers() -> int:

@@ -8,7 +8,6 @@ until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import ctypes
-import gc
 import os
 import sys
 from typing import TextIO
@@ -77,14 +76,6 @@ def own_origins(settings: Settings) -> list[str]:
     return [settings.base_url, f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
 
 
-def _freeze_what_lives_for_ever() -> None:
-    """Move what start-up made (modules, the application, the services) out of the garbage
-    collector's sight: a full collection would otherwise walk those hundreds of thousands of
-    objects, a pause of tens of milliseconds that every request in flight would wait for."""
-    gc.collect()
-    gc.freeze()
-
-
 def _return_big_buffers_at_once() -> None:
     """Keep glibc from moving its mmap threshold up: a request body (up to megabytes) is then
     always its own mapping, returned to the system when freed, instead of staying in the
@@ -117,7 +108,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)
-    _freeze_what_lives_for_ever()
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)

@@ -40,6 +40,7 @@ from gistasks.services.errors import (
     TokenRequiredError,
 )
 from gistasks.store import Store
+from gistasks.store.jobs import messages_list
 from gistasks.store.records import (
     JobMode,
     JobRecord,
@@ -66,11 +67,7 @@ def _now_ms() -> int:
 
 def messages_of(job: JobRecord) -> list[Json]:
     """A job's messages (an unreadable record gives none)."""
-    try:
-        found = json.loads(job.messages)
-    except ValueError:
-        return []
-    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+    return messages_list(job.messages)
 
 
 def values_of(text: str | None) -> Json:
@@ -285,8 +282,10 @@ class GeoprocessingService:
         """The job as it is stored now (``job`` itself if it has gone)."""
         return self.store.jobs.get(job.id) or job
 
-    def jobs_of(self, owner: str | None, limit: int) -> tuple[int, list[JobRecord]]:
-        """The newest jobs of ``owner`` (None: everybody's), for the OGC job list."""
+    def jobs_of(self, caller: UserRecord, limit: int) -> tuple[int, list[JobRecord]]:
+        """The newest jobs ``caller`` may see (an org admin's: everybody's), for the OGC job
+        list."""
+        owner = None if caller.role == ORG_ADMIN else caller.username
         return self.store.jobs.query(owner=owner, limit=limit)
 
     def value(self, job: JobRecord, name: str, results: bool) -> tuple[Parameter, Any]:

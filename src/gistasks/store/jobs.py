@@ -72,17 +72,20 @@ _PROGRESS = update(gp_jobs).where(
 
 def message(text: str, kind: str = "esriJobMessageTypeInformative") -> dict[str, str]:
     """One job message, as ArcGIS shows it."""
-    return {"type": kind, "description": text}
+    return {"type": str(kind), "description": text}
 
 
-def _with(messages_json: str, *added: dict[str, str]) -> str:
+def messages_list(messages_json: str) -> list[dict[str, Any]]:
+    """The messages of a job record (an unreadable record has none)."""
     try:
         found = json.loads(messages_json)
     except ValueError:
-        found = []
-    if not isinstance(found, list):
-        found = []
-    return json.dumps([*found, *added], separators=(",", ":"))
+        return []
+    return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+
+
+def _with(messages_json: str, *added: dict[str, str]) -> str:
+    return json.dumps([*messages_list(messages_json), *added], separators=(",", ":"))
 
 
 class JobStore:
