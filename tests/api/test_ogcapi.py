@@ -153,6 +153,15 @@ def test_errors_are_problem_details_with_real_statuses(server: Server,
     assert failed.status_code == 500 and "the tool failed" in failed.json()["detail"]
 
 
+def test_an_input_the_process_does_not_take_is_refused_naming_it(server: Server,
+                                                                 processes: Processes) -> None:
+    answer = httpx.post(f"{server.url}/ogcapi/processes/Tests.Tools.Echo/execution",
+                        verify=False, headers=dict(processes.headers),
+                        json={"inputs": {"Text": "x", "Txet": "typo"}})
+    assert answer.status_code == 400
+    assert "'Txet' is not an input of this process" in answer.json()["detail"]
+
+
 def test_a_pygeoapi_process_runs_unchanged_through_both_apis(processes: Processes,
                                                              server: Server) -> None:
     described = processes.process("Examples.PyGeoAPI.hello_world")

@@ -46,7 +46,7 @@ STATUS = {JobStatus.NEW: "accepted", JobStatus.SUBMITTED: "accepted",
           JobStatus.CANCELLING: "running", JobStatus.SUCCEEDED: "successful",
           JobStatus.FAILED: "failed", JobStatus.TIMED_OUT: "failed",
           JobStatus.CANCELLED: "dismissed"}
-LIMIT = Integer("limit", "At most this many (1 to 10000; default 10 processes, 100 jobs).",
+LIMIT = Integer("limit", "At most this many (1 to 10000; default every process, 100 jobs).",
                 minimum=1, maximum=10_000)
 
 
@@ -200,6 +200,12 @@ def _input_values(tool: type[Tool], body: Json) -> Json:
     if not isinstance(inputs, dict):
         raise ApiError(400, "Invalid 'inputs'", ["'inputs' must be an object keyed by input "
                                                  "id."])
+    known = [p.name for p in tool.inputs()]
+    unknown = [k for k in inputs if k not in known]
+    if unknown:
+        raise ApiError(400, "Invalid 'inputs'", [
+            f"{unknown[0][:100]!r} is not an input of this process; it takes "
+            + (", ".join(repr(k) for k in known) or "none")])
     out: Json = {}
     for param in tool.inputs():
         if param.name not in inputs:

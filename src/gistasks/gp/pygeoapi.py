@@ -88,8 +88,8 @@ def _input(name: str, spec: Mapping[str, Any]) -> Parameter:
     default = schema.get("default")
     return Parameter(name, data_type, _text(spec.get("title")) or name, description,
                      required=int(spec.get("minOccurs", 1) or 0) > 0 and default is None,
-                     default=default if default is None or _simple(schema) else
-                     json.dumps(default),
+                     default=default if default is None or _simple(schema)
+                     or isinstance(data_type, GPMultiValue) else json.dumps(default),
                      choices=tuple(choices) if member is not None else ())
 
 
