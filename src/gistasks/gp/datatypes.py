@@ -416,14 +416,16 @@ class GPMultiValue(GPType):
                 return self.accept(literal)
         # The ArcGIS way for simple members: values separated by semicolons.
         if isinstance(self.member, GPString | GPLong | GPDouble | GPBoolean | GPDate):
-            return self._members([self.member.parse(part) for part in stripped.split(";")]
-                                 if stripped else [])
+            parts = stripped.split(";", MAX_ITEMS) if stripped else []
+            self._count(parts)  # counted before any is converted
+            return [self.member.parse(part) for part in parts]
         return self.accept(_json_text(stripped))
 
     def accept(self, value: Any) -> list[Any]:
         if not isinstance(value, list):
             raise ValueError("must be a JSON array")
-        return self._members([self._member(k, v) for k, v in enumerate(value)])
+        self._count(value)
+        return [self._member(k, v) for k, v in enumerate(value)]
 
     def _member(self, k: int, value: Any) -> Any:
         try:
@@ -431,10 +433,10 @@ class GPMultiValue(GPType):
         except ValueError as exc:
             raise ValueError(f"value {k + 1} {exc}") from None
 
-    def _members(self, values: list[Any]) -> list[Any]:
+    @staticmethod
+    def _count(values: list[Any]) -> None:
         if len(values) > MAX_ITEMS:
             raise ValueError(f"must have at most {MAX_ITEMS:,} values")
-        return values
 
     def load(self, value: Any, folder: Path | None = None) -> list[Any]:
         return [self.member.load(v, folder) for v in value]
@@ -442,7 +444,8 @@ class GPMultiValue(GPType):
     def dump(self, value: Any, folder: Path | None = None) -> list[Any]:
         if not isinstance(value, list | tuple):
             raise ValueError("must be a list")
-        return self._members([self.member.dump(v, folder) for v in value])
+        self._count(list(value))
+        return [self.member.dump(v, folder) for v in value]
 
     def schema(self) -> Json:
         return {"type": "array", "items": self.member.schema()}
