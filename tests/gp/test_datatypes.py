@@ -144,3 +144,14 @@ def test_data_types_are_found_by_their_arcgis_names() -> None:
     assert data_type("GPLong").data_type == "GPLong"
     with pytest.raises(ValueError, match="unknown GP data type"):
         data_type("GPRasterDataLayer")
+
+
+def test_a_list_longer_than_the_bound_is_refused_either_way_it_is_written() -> None:
+    from gistasks.gp.datatypes import MAX_ITEMS
+
+    many = GPMultiValue(GPLong())
+    with pytest.raises(ValueError, match="at most 100,000 values"):
+        many.parse(";".join(["1"] * (MAX_ITEMS + 1)))
+    with pytest.raises(ValueError, match="at most 100,000 values"):
+        many.accept([1] * (MAX_ITEMS + 1))
+    assert len(many.parse(";".join(["1"] * MAX_ITEMS))) == MAX_ITEMS
