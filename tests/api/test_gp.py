@@ -423,6 +423,8 @@ def test_statistics_count_a_services_jobs_by_status(erin: Client, admin: Client)
 
 def test_purge_queue_cancels_what_has_not_started(erin: Client, admin: Client) -> None:
     blockers = [erin.submit("Sleep", Seconds=3) for _ in range(2)]  # the service's two slots
+    for b in blockers:  # running, so that only what comes next is queued
+        erin.wait("Sleep", b, until=("esriJobExecuting",), timeout=20)
     queued = [erin.submit("Echo", Text="queued") for _ in range(2)]
     for q in queued:
         assert erin.job("Echo", q)["jobStatus"] == "esriJobWaiting"

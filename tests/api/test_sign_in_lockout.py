@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,9 @@ def test_the_oauth_form_is_locked_too_and_says_so_in_its_messages(server: Server
 
 def test_failed_sign_ins_are_logged_with_the_name_never_the_password(server: Server) -> None:
     sign_in(server, "erin", "my secret guess 1")
+    deadline = time.monotonic() + 10  # the server's output is read by a thread of its own
+    while "failed sign-in" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = server.output()
     assert "failed sign-in for 'erin' from 127.0.0.1" in log
     assert "my secret guess 1" not in log

@@ -26,6 +26,8 @@ from typing import Any
 
 from gistasks.plugins import load_object
 
+EXIT_WAIT_S = 2.0
+"""How long a worker whose pipe closed may take to be done exiting."""
 PROGRESS_EVERY_S = 0.2
 """A call's progress events are sent at most this often (the last one always)."""
 
@@ -179,7 +181,14 @@ class Worker:
 
     def exit_text(self) -> str:
         """How the process ended, for a message (``exit code 3``, ``signal SIGSEGV``)."""
-        self.process.join(1)
+        deadline = time.monotonic() + EXIT_WAIT_S
+        self.process.join(EXIT_WAIT_S)
+        # Starting a process reaps the finished children (multiprocessing's _cleanup): when
+        # the replacement worker starts at this moment, that reaping may take the exit
+        # status from under our join, which then returns early; the status arrives on the
+        # process object a moment later.
+        while self.process.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         code = self.process.exitcode
         if code is None:
             return "it stopped answering"
