@@ -4,6 +4,7 @@ from gistasks.plugins import load_object
 from gistasks.tasktypes.base import (
     Builtin,
     Deployment,
+    ItemAccess,
     Isolation,
     Outcome,
     RunContext,
@@ -11,5 +12,5 @@ from gistasks.tasktypes.base import (
 )
 from gistasks.tasktypes.registry import ENTRY_POINT_GROUP, Registry
 
-__all__ = ["ENTRY_POINT_GROUP", "Builtin", "Deployment", "Isolation", "Outcome", "Registry",
+__all__ = ["ENTRY_POINT_GROUP", "Builtin", "Deployment", "Isolation", "ItemAccess", "Outcome", "Registry",
            "RunContext", "TaskType", "load_object"]

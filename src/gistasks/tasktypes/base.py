@@ -16,7 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from gistasks.plugins import load_object
 from gistasks.store.records import RunStatus, Scope
@@ -65,6 +66,33 @@ class Outcome:
         object.__setattr__(self, "status", RunStatus(self.status))  # "succeeded" works too
 
 
+class ItemAccess(Protocol):
+    """The portal items of this deployment, as the task types that work on an item see them
+    (the server binds its content service). Every call acts for ``owner``: an item that does
+    not exist raises ``LookupError``, another user's item ``PermissionError`` (unless the
+    owner is an org admin)."""
+
+    def info(self, owner: str, item_id: str) -> dict[str, Any]:
+        """The item's JSON (``id``, ``type``, ``title``, ``owner``, ``name``, ``url`` …)."""
+
+    def data(self, owner: str, item_id: str) -> bytes:
+        """The item's data (its file, or its text)."""
+
+    def folder(self, owner: str, item_id: str) -> Path:
+        """The item's folder in the data directory (its file lives there)."""
+
+    def replace_data(self, owner: str, item_id: str, data: bytes) -> None:
+        """Write the item's data anew (atomically), keeping its name and type."""
+
+    def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
+            status: str = "") -> str:
+        """Add an item for ``owner`` with ``data`` as its file; its id. A ``status``
+        (``processing``) is what ``items/<id>/status`` answers until ``set_status``."""
+
+    def set_status(self, item_id: str, status: str, message: str = "") -> None:
+        """Set what ``items/<id>/status`` answers: ``processing``, ``completed``, ``failed``."""
+
+
 @dataclass(frozen=True)
 class Deployment:
     """What the server offers the task types that work on the deployment itself, bound once
@@ -78,6 +106,11 @@ class Deployment:
     """The origins (``https://host:port``) of this deployment: only they receive tokens."""
     ca_file: str | None = None
     """The deployment's own certificate, trusted for calls to its own origins."""
+    items: ItemAccess | None = None
+    """The deployment's portal items (ExecuteNotebook, UpdateInsightsWorkbook …)."""
+    public_url: str = ""
+    """This deployment's public base URL (``https://host:port/arcgis``), for the links a run
+    records."""
 
 
 @dataclass(frozen=True)
