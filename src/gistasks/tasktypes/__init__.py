@@ -4,13 +4,13 @@ from gistasks.plugins import load_object
 from gistasks.tasktypes.base import (
     Builtin,
     Deployment,
-    ItemAccess,
     Isolation,
+    ItemAccess,
     Outcome,
     RunContext,
     TaskType,
 )
 from gistasks.tasktypes.registry import ENTRY_POINT_GROUP, Registry
 
-__all__ = ["ENTRY_POINT_GROUP", "Builtin", "Deployment", "Isolation", "ItemAccess", "Outcome", "Registry",
-           "RunContext", "TaskType", "load_object"]
+__all__ = ["ENTRY_POINT_GROUP", "Builtin", "Deployment", "Isolation", "ItemAccess", "Outcome",
+           "Registry", "RunContext", "TaskType", "load_object"]
