@@ -73,6 +73,27 @@ class SignInPolicy:
     ends it sooner."""
 
 
+@dataclass(frozen=True, slots=True)
+class ContentPolicy:
+    """Portal items and the notebooks that run on them."""
+
+    max_upload_bytes: int = 1024 * MIB
+    """The largest item file, uploaded whole or in parts (``GISTASKS_MAX_UPLOAD_MB``); an
+    upload request's body may be that large (the other requests keep their bound)."""
+    notebook_kernels: int = 2
+    """Notebook kernels executing at once on a node (``GISTASKS_NOTEBOOK_KERNELS``); a run
+    beyond them waits for one (or is skipped by its task's overlap policy)."""
+    notebook_warm_kernels: int = 1
+    """Kernels started ahead of time, each used for one run and then discarded
+    (``GISTASKS_NOTEBOOK_WARM_KERNELS``; 0: every run starts its kernel cold)."""
+    notebook_time_limit_s: float = 50 * 60.0
+    """How long a notebook run may take before its kernel is killed
+    (``GISTASKS_NOTEBOOK_TIME_LIMIT_MINUTES``; 50, as the official client's default)."""
+    notebook_python: str = ""
+    """The interpreter whose ipykernel runs notebooks (``GISTASKS_NOTEBOOK_PYTHON``; "":
+    the server's own)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -92,6 +113,7 @@ class Settings:
     (``GISTASKS_TRUSTED_PROXIES``, comma-separated). Empty: nobody's."""
     http: HttpLimits = field(default_factory=HttpLimits)
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)
+    content: ContentPolicy = field(default_factory=ContentPolicy)
 
     @property
     def database_url(self) -> str:
@@ -158,6 +180,7 @@ def resolve(
         trusted_proxies=_proxies(env.get("GISTASKS_TRUSTED_PROXIES", "")),
         http=_http_limits(env),
         sign_in=_sign_in(env),
+        content=_content(env),
     )
 
 
@@ -242,6 +265,25 @@ def _sign_in(env: Mapping[str, str]) -> SignInPolicy:
         window_s=int(_number(env, "GISTASKS_SIGNIN_WINDOW_MINUTES", d.window_s, 1, 10_080, 60)),
         lockout_s=int(_number(env, "GISTASKS_SIGNIN_LOCKOUT_MINUTES", d.lockout_s, 1, 10_080,
                               60)),
+    )
+
+
+def _content(env: Mapping[str, str]) -> ContentPolicy:
+    d = ContentPolicy()
+    python = env.get("GISTASKS_NOTEBOOK_PYTHON", "").strip()
+    if python and not os.access(python, os.X_OK):
+        raise ConfigError(f"GISTASKS_NOTEBOOK_PYTHON: {python!r} is not an executable "
+                          f"interpreter")
+    return ContentPolicy(
+        max_upload_bytes=int(_number(env, "GISTASKS_MAX_UPLOAD_MB", d.max_upload_bytes, 0.001,
+                                     1024 * 1024, MIB)),
+        notebook_kernels=int(_number(env, "GISTASKS_NOTEBOOK_KERNELS", d.notebook_kernels, 1,
+                                     256)),
+        notebook_warm_kernels=int(_number(env, "GISTASKS_NOTEBOOK_WARM_KERNELS",
+                                          d.notebook_warm_kernels, 0, 64)),
+        notebook_time_limit_s=_number(env, "GISTASKS_NOTEBOOK_TIME_LIMIT_MINUTES",
+                                      d.notebook_time_limit_s, 0.01, 7 * 24 * 60, 60),
+        notebook_python=python,
     )
 
 

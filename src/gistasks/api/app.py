@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gistasks import __version__
-from gistasks.api import admin, gp, gpadmin, oauth, ogcapi, sharing, user_tasks
+from gistasks.api import admin, content, gp, gpadmin, oauth, ogcapi, sharing, user_tasks
 from gistasks.api.forms import BodyBudget, ClientGoneError, unread_body_format
 from gistasks.api.headers import SecurityHeaders
 from gistasks.api.openapi import build_openapi
@@ -84,6 +84,7 @@ def create_app(settings: Settings, services: Services | None = None,
     app.state.services = services
     app.state.body_budget = BodyBudget(settings.http.body_budget_bytes)
     for router, prefix in ((sharing.router, ""), (oauth.router, ""), (user_tasks.router, ""),
+                           (content.router, ""),
                            (gp.router, ""), (ogcapi.router, ""), (admin.router, "/admin"),
                            (admin.router, "/portaladmin"), (gpadmin.router, "/admin"),
                            (gpadmin.router, "/portaladmin")):

@@ -11,6 +11,7 @@ with a bad token costs the server no body; a token in the body is verified once 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from anyio import CapacityLimiter
 from fastapi import Depends
 from starlette.requests import Request
 
-from gistasks.api.forms import BodyBudget, read_values
+from gistasks.api.forms import BodyBudget, StagedFile, read_upload, read_values
 from gistasks.api.headers import when_done
 from gistasks.api.params import F_JSON, TOKEN, F, Form
 from gistasks.api.render import ApiError, output_format
@@ -82,6 +83,9 @@ class Call:
     settings: Settings
     identity: Identity | None = None
     """The verified token, once verified."""
+    uploads: dict[str, StagedFile] | None = None
+    """The files of an upload endpoint's request, by parameter name (removed when the
+    request is over unless a handler moved them)."""
 
     def caller(self) -> UserRecord:
         """The signed-in caller (499 without a token, 498 with a bad one)."""
@@ -158,10 +162,27 @@ async def call(request: Request) -> Call:
     if endpoint is not None and endpoint.auth == Auth.REQUIRED and early is not None:
         identity = services.auth.verify(early)
     budget = budget_of(request)
-    values, held = await read_values(request, settings.http, budget)
+    uploads: dict[str, StagedFile] = {}
+    if endpoint is not None and endpoint.uploads:
+        values, held, uploads = await read_upload(
+            request, settings.http, budget, services.content.staging,
+            settings.content.max_upload_bytes)
+        if uploads:
+            when_done(request.scope, partial(_remove, list(uploads.values())))
+    else:
+        values, held = await read_values(request, settings.http, budget)
     if held:
         when_done(request.scope, partial(budget.give, held))
-    return _call(request, values, endpoint, services, settings, identity, early)
+    found = _call(request, values, endpoint, services, settings, identity, early)
+    found.uploads = uploads
+    return found
+
+
+def _remove(files: list[StagedFile]) -> None:
+    """Remove the staged files nobody took (a refused upload leaves nothing behind)."""
+    for staged in files:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.path)
 
 
 def _call(request: Request, values: dict[str, str], endpoint: Endpoint | None,

@@ -15,8 +15,13 @@ multipart), strictly and within bounds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio
@@ -316,3 +321,134 @@ async def unread_body_format(request: Request) -> str:
     if media.decode("latin-1").lower() not in (FORM, MULTIPART):
         return ""
     return sniff_format(await _head(request))
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file part of an upload, written to the staging directory as it arrived."""
+
+    path: Path
+    filename: str
+    size: int
+
+
+async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
+                      staging: Path, max_file_bytes: int
+                      ) -> tuple[dict[str, str], int, dict[str, StagedFile]]:
+    """The parameters of an upload request, and its file parts streamed to ``staging``
+    (never held in memory; each at most ``max_file_bytes``, the rest of the body within the
+    usual bounds). The caller removes the staged files it did not take. A body that is not
+    multipart is read as :func:`read_values` reads it."""
+    media, _ = parse_options_header(request.headers.get("content-type", ""))
+    if request.method != "POST" or media.decode("latin-1").lower() != MULTIPART:
+        plain, size = await read_values(request, limits, budget)
+        return plain, size, {}
+    request.state.f = ""
+    values = _Values(request, limits)
+    values.add_urlencoded(bytes(request.scope.get("query_string", b"")))
+    values.source = 1
+    declared = request.headers.get("content-length", "")
+    total_limit = max_file_bytes + limits.max_body_bytes
+    if declared.strip().isdigit() and int(declared) > total_limit:
+        raise _too_large(declared, total_limit)
+    files: dict[str, StagedFile] = {}
+    held = 0
+    state: dict[str, object] = {}
+    header = [b"", b""]
+    current: dict[str, bytes] = {}
+    data = bytearray()
+    written = [0]
+
+    def on_header_field(chunk: bytes, start: int, end: int) -> None:
+        header[0] += chunk[start:end]
+
+    def on_header_value(chunk: bytes, start: int, end: int) -> None:
+        header[1] += chunk[start:end]
+
+    def on_header_end() -> None:
+        current[header[0].decode("latin-1").lower()] = header[1]
+        header[0], header[1] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, params = parse_options_header(current.get("content-disposition", b""))
+        if b"filename" in params:
+            path = staging / f"upload-{uuid.uuid4().hex}"
+            state["out"] = open(path, "wb")  # noqa: SIM115 - closed at the part's end
+            state["path"] = path
+            state["filename"] = str(params[b"filename"], "utf-8", "replace")
+            written[0] = 0
+
+    def on_part_data(chunk: bytes, start: int, end: int) -> None:
+        out = state.get("out")
+        if out is not None:
+            written[0] += end - start
+            if written[0] > max_file_bytes:
+                raise ApiError(413, "The file is too large",
+                               [f"A file may have at most {max_file_bytes} bytes on this "
+                                "server (GISTASKS_MAX_UPLOAD_MB)."], close=True)
+            out.write(chunk[start:end])  # type: ignore[attr-defined]
+        else:
+            if len(data) + end - start > limits.max_body_bytes:
+                raise _too_large(f"more than {limits.max_body_bytes}", limits.max_body_bytes)
+            data.extend(chunk[start:end])
+
+    def on_part_end() -> None:
+        nonlocal held
+        _, params = parse_options_header(current.get("content-disposition", b""))
+        raw_name = params.get(b"name")
+        if raw_name is None:
+            raise ApiError(400, "Invalid request body", ["A multipart part has no name."])
+        name = _name(raw_name)
+        out = state.pop("out", None)
+        if out is not None:
+            out.close()  # type: ignore[attr-defined]
+            path = state.pop("path")
+            assert isinstance(path, Path)
+            old = files.get(name)
+            if old is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    old.path.unlink()
+            files[name] = StagedFile(path, str(state.pop("filename")), written[0])
+            values.add(name, files[name].filename)
+        else:
+            if not budget.take(len(data)):
+                raise _busy()
+            held += len(data)
+            values.add(name, _text(data, name))
+        current.clear()
+        data.clear()
+
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise ApiError(400, "Invalid request body", ["The multipart body has no boundary."])
+    parser = MultipartParser(boundary, {
+        "on_header_field": on_header_field, "on_header_value": on_header_value,
+        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data, "on_part_end": on_part_end}, max_size=total_limit)
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except BaseException as exc:
+        out = state.pop("out", None)
+        if out is not None:
+            out.close()  # type: ignore[attr-defined]
+            path = state.pop("path")
+            assert isinstance(path, Path)
+            os.unlink(path)
+        for staged in files.values():
+            with contextlib.suppress(FileNotFoundError):
+                staged.path.unlink()
+        budget.give(held)
+        if isinstance(exc, ClientDisconnect):
+            raise ClientGoneError() from None
+        if isinstance(exc, ApiError):
+            raise
+        if isinstance(exc, Exception):
+            raise ApiError(400, "Invalid request body",
+                           [f"The multipart body cannot be read: {exc}"]) from None
+        raise
+    request.state.f = values.items.get("f", "")
+    request.state.repeated = values.repeated
+    return values.items, held, files

@@ -139,12 +139,39 @@ def _schemas() -> Json:
             "A registered app (ArcGIS's Registered App)."),
         "AppDone": obj({"success": {"const": True}, "client_id": STR}, ("success", "client_id")),
         **_gp_schemas(),
+        **_content_schemas(page),
         "Limits": obj({CATEGORY: {"type": "array", "items": obj(
             {"limitName": {"type": "string", "enum": list(DEFAULTS)},
              "numLimit": {"type": "integer", "minimum": -1, "description": "-1: no limit."}},
             ("limitName", "numLimit"))}},
             (CATEGORY,), "The scheduled-task limits (ArcGIS 11.2+ `system/limits`); "
             "a limit never set has its default."),
+    }
+
+
+def _content_schemas(page: Json) -> Json:
+    """The answers of the content operations."""
+    done = {"success": {"const": True}}
+    items = {"type": "array", "items": ref("Item")}
+    return {
+        "ItemSearch": obj({"query": STR, **page, "results": items},
+                          ("query", "total", "start", "num", "nextStart", "results")),
+        "UserContent": obj({"username": STR, **page,
+                            "currentFolder": {"oneOf": [ref("Folder"), {"type": "null"}]},
+                            "items": items, "folders": {"type": "array",
+                                                        "items": ref("Folder")}},
+                           ("username", "total", "items", "folders", "currentFolder")),
+        "ItemAdded": obj({**done, "id": STR, "folder": STR}, ("success", "id")),
+        "ItemDone": obj({**done, "itemId": STR, "id": STR}, ("success", "itemId")),
+        "ItemMoved": obj({**done, "itemId": STR, "owner": STR, "folder": STR},
+                         ("success", "itemId", "folder")),
+        "ItemStatus": obj({"itemId": STR, "status": {"type": "string", "enum": [
+            "partial", "processing", "completed", "failed"]}, "statusMessage": STR},
+            ("itemId", "status")),
+        "ItemParts": obj({"parts": {"type": "array", "items": INT}}, ("parts",)),
+        "FolderCreated": obj({**done, "folder": ref("Folder")}, ("success", "folder")),
+        "FolderDeleted": obj({**done, "folder": ref("Folder")}, ("success", "folder")),
+        "Done": obj(done, ("success",)),
     }
 
 

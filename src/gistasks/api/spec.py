@@ -63,6 +63,9 @@ class Endpoint:
     extension: bool = False
     """The operation is gistasks' own, not ArcGIS's."""
     default_format: str = "html"
+    uploads: bool = False
+    """The endpoint takes files (multipart parts with a file name): they are streamed to the
+    content staging directory, each up to the upload bound, not read into memory."""
     open_params: str = ""
     """The endpoint also reads parameters it cannot list (a GP task's inputs); the text says
     which, for the document."""

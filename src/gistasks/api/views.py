@@ -3,6 +3,7 @@ source and describes itself in the OpenAPI document, so the two cannot drift apa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -14,6 +15,8 @@ from gistasks.services import Services
 from gistasks.services.task_fields import CRON_FIELDS, shown
 from gistasks.services.users import privileges
 from gistasks.store.records import (
+    FolderRecord,
+    ItemRecord,
     OverlapPolicy,
     RunRecord,
     RunStatus,
@@ -139,6 +142,8 @@ TASK_FIELDS: tuple[Out[TaskView], ...] = (
     Out("active", BOOL, lambda v: v.task.active),
     Out("taskState", {"type": "string", "enum": list(TaskState)},
         lambda v: v.task.task_state),
+    Out("stateReason", ext(STR, "Why the server disabled the task (its item was deleted); "
+                           "empty otherwise."), lambda v: v.task.state_reason),
     Out("timeZone", ext(STR, "IANA zone of the cron fields."), lambda v: v.task.time_zone),
     Out("scheduleDescription", ext(STR, "The schedule in words."),
         lambda v: v.schedule.describe()),
@@ -234,7 +239,73 @@ USER: Shape[UserRecord] = Shape(
     Out("culture", STR, lambda u: "en"),
 ))
 
-SHAPES: tuple[Shape[Any], ...] = (TASK, ADMIN_TASK, RUN, ADMIN_RUN, USER)
+# -- items ------------------------------------------------------------------------------------
+
+
+def _list(text: str) -> list[str]:
+    return list(json.loads(text or "[]"))
+
+
+NULL: Json = {"type": "null"}
+ITEM: Shape[ItemRecord] = Shape("Item", "A portal item, with the fields the official client "
+                                "reads.", (
+    Out("id", {"type": "string", "description": "32 hex digits."}, lambda i: i.id),
+    Out("owner", STR, lambda i: i.owner),
+    Out("orgId", STR, lambda i: ORG_ID),
+    Out("created", EPOCH_MS, lambda i: i.created),
+    Out("modified", EPOCH_MS, lambda i: i.modified),
+    Out("guid", NULL, lambda i: None),
+    Out("name", {"type": ["string", "null"], "description": "The file's name."},
+        lambda i: i.name or None),
+    Out("title", STR, lambda i: i.title),
+    Out("type", STR, lambda i: i.type),
+    Out("typeKeywords", {"type": "array", "items": STR}, lambda i: _list(i.type_keywords)),
+    Out("description", {"type": ["string", "null"]}, lambda i: i.description or None),
+    Out("tags", {"type": "array", "items": STR}, lambda i: _list(i.tags)),
+    Out("snippet", {"type": ["string", "null"]}, lambda i: i.snippet or None),
+    Out("thumbnail", NULL, lambda i: None),
+    Out("documentation", NULL, lambda i: None),
+    Out("extent", {"type": "array"}, lambda i: []),
+    Out("categories", {"type": "array"}, lambda i: []),
+    Out("spatialReference", NULL, lambda i: None),
+    Out("accessInformation", NULL, lambda i: None),
+    Out("licenseInfo", NULL, lambda i: None),
+    Out("culture", STR, lambda i: "en-us"),
+    Out("properties", NULL, lambda i: None),
+    Out("advancedSettings", NULL, lambda i: None),
+    Out("url", {"type": ["string", "null"]}, lambda i: i.url or None),
+    Out("proxyFilter", NULL, lambda i: None),
+    Out("access", STR, lambda i: i.access),
+    Out("size", {"type": "integer", "description": "Bytes of its data."}, lambda i: i.size),
+    Out("subInfo", INT, lambda i: 0),
+    Out("appCategories", {"type": "array"}, lambda i: []),
+    Out("industries", {"type": "array"}, lambda i: []),
+    Out("languages", {"type": "array"}, lambda i: []),
+    Out("largeThumbnail", NULL, lambda i: None),
+    Out("banner", NULL, lambda i: None),
+    Out("screenshots", {"type": "array"}, lambda i: []),
+    Out("listed", BOOL, lambda i: False),
+    Out("ownerFolder", {"type": ["string", "null"], "description": "The folder's id; null: "
+                        "the root."}, lambda i: i.folder_id),
+    Out("protected", BOOL, lambda i: False),
+    Out("numComments", INT, lambda i: 0),
+    Out("numRatings", INT, lambda i: 0),
+    Out("avgRating", INT, lambda i: 0),
+    Out("numViews", INT, lambda i: 0),
+    Out("itemControl", STR, lambda i: "admin"),
+    Out("scoreCompleteness", INT, lambda i: 0),
+    Out("groupDesignations", NULL, lambda i: None),
+    Out("lastViewed", INT, lambda i: -1),
+    Out("contentOrigin", STR, lambda i: "self"),
+))
+FOLDER: Shape[FolderRecord] = Shape("Folder", "A user's folder.", (
+    Out("username", STR, lambda f: f.owner),
+    Out("id", STR, lambda f: f.id),
+    Out("title", STR, lambda f: f.title),
+    Out("created", EPOCH_MS, lambda f: f.created),
+))
+
+SHAPES: tuple[Shape[Any], ...] = (TASK, ADMIN_TASK, RUN, ADMIN_RUN, USER, ITEM, FOLDER)
 """Every declared shape, for the document's components."""
 
 

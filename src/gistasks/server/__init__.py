@@ -26,6 +26,7 @@ from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
 from gistasks.server.http import GuardedServer, guarded_protocol
 from gistasks.server.tls import CERT_NAME, ensure_certificate
 from gistasks.services import Services
+from gistasks.services.content import TaskItems
 from gistasks.store import Store
 from gistasks.tasktypes import Deployment, Registry
 
@@ -61,7 +62,9 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
         clean_gp_jobs=services.geoprocessing.clean,
         token_for=lambda username: services.auth.token_for(username, TASK_TOKEN_MINUTES),
         own_origins=tuple(own_origins(settings)),
-        ca_file=str(cert) if cert.exists() else None))
+        ca_file=str(cert) if cert.exists() else None,
+        items=TaskItems(services.content),
+        public_url=settings.base_url))
     return services
 
 

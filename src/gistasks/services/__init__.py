@@ -12,6 +12,7 @@ from gistasks.config import Settings
 from gistasks.engine import Engine
 from gistasks.engine.jobs import JobRunning
 from gistasks.services.auth import AuthService, SignInGuard
+from gistasks.services.content import ContentService
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
 from gistasks.services.oauth import AppService, OAuthService
@@ -35,6 +36,7 @@ class Services:
     tasks: TaskService
     runs: RunService
     geoprocessing: GeoprocessingService
+    content: ContentService
     engine: Engine
     jobs: JobRunning
 
@@ -49,9 +51,12 @@ class Services:
                            settings.token_max_minutes)
         limits = LimitService(store, engine)
         apps = AppService(store)
+        tasks = TaskService(store, engine, engine.types, limits)
+        content = ContentService(store, settings.data_dir, settings.content, engine.now_ms,
+                                 lambda item: tasks.item_deleted(item.id, item.title))
         return cls(types=engine.types, users=users, auth=auth, apps=apps,
                    oauth=OAuthService(store, auth, apps),
-                   limits=limits, tasks=TaskService(store, engine, engine.types, limits),
+                   limits=limits, tasks=tasks, content=content,
                    runs=RunService(store, engine),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),

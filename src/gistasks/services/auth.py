@@ -31,7 +31,7 @@ from gistasks.services.errors import (
 )
 from gistasks.services.users import UserService
 from gistasks.store import Store
-from gistasks.store.records import UserRecord
+from gistasks.store.records import ActivityRecord, UserRecord
 
 log = logging.getLogger("gistasks.auth")
 ORG_ADMIN = "org_admin"
@@ -98,8 +98,10 @@ class SignInGuard:
                     source.failures, p.window_s // 60,
                     "; locked" if max(account.locked_until, source.locked_until) > now else "")
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str | None = None) -> None:
+        """Forget the account's failures and note the sign-in for the activity report."""
         self.store.sign_ins.clear(self.account_key(username))
+        self.store.items.record(ActivityRecord(now_ms(), username, "signin", address or ""))
 
     def unlock_account(self, username: str) -> bool:
         """End an account's lock (and forget its failures); False if it had none."""
@@ -154,7 +156,7 @@ class AuthService:
         if user is None:
             self.guard.failed(username, address)
             return None
-        self.guard.succeeded(username)
+        self.guard.succeeded(user.username, address)
         return user
 
     # -- tokens ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from gistasks import jsonsafe
 from gistasks.engine import Engine
 from gistasks.engine.planner import first_fire_ms, preview_fires, task_schedule
 from gistasks.security.secretbox import SECRET_WORDS, SecretError
+from gistasks.services.auth import ORG_ADMIN
 from gistasks.services.errors import (
     InvalidParameterError,
     MissingParameterError,
@@ -126,6 +127,7 @@ class TaskService:
             raise TaskError("the schedule never fires between its start and end dates",
                             "create the task")
         self._check_owner_may(task_type, owner, scope, "create the task")
+        self._check_item(task_type, task.item_id, owner)
         self._check_quota(owner, scope)
         if active:
             self._check_room(task_type.name, owner, None, "create the task")
@@ -148,6 +150,9 @@ class TaskService:
                        time_zone=expr.timezone, dst_gap=expr.dst_gap,
                        dst_overlap=expr.dst_overlap)
         candidate = replace(task, **changes)
+        if candidate.item_id != task.item_id or candidate.type != task.type:
+            self._check_item(task_type, candidate.item_id, task.owner)
+            changes["state_reason"] = ""
         if candidate.type != task.type:
             self._check_owner_may(task_type, task.owner, task.scope, "update the task")
             if candidate.active:
@@ -187,6 +192,8 @@ class TaskService:
         now = self.engine.now_ms()
         if not task.active:
             task_type = self.types.get(task.type)
+            if task_type is not None:
+                self._check_item(task_type, task.item_id, task.owner, "enable the task")
             self._check_room(task.type, task.owner, task.id, "enable the task")
             if task_type is not None:
                 self._check_owner_may(task_type, task.owner, task.scope, "enable the task")
@@ -196,6 +203,7 @@ class TaskService:
         else:
             nxt = first_fire_ms(task_schedule(task), now, task.start_date, task.end_date)
             values = dict(active=nxt is not None, next_fire_at=nxt, consecutive_failures=0,
+                          state_reason="",
                           task_state=TaskState.ACTIVE if nxt is not None
                           else TaskState.COMPLETED)
         updated = self.store.tasks.update(task_id, updated=now, **values)
@@ -203,6 +211,17 @@ class TaskService:
             raise NotFoundError(f"Task '{task_id}' was not found.")
         self.engine.schedule_changed(updated.next_fire_at)
         return updated
+
+    def item_deleted(self, item_id: str, title: str) -> list[str]:
+        """Disable the tasks that run on a deleted item, saying why; their ids."""
+        changed = []
+        for task_id in self.store.items.tasks_on(item_id):
+            reason = f"Its item '{title}' ({item_id}) was deleted."
+            if self.store.tasks.update(task_id, active=False, task_state=TaskState.PAUSED,
+                                       next_fire_at=None, state_reason=reason,
+                                       updated=self.engine.now_ms()) is not None:
+                changed.append(task_id)
+        return changed
 
     def delete(self, task_id: str) -> None:
         """Delete the task and all its runs; a built-in task cannot be deleted."""
@@ -287,6 +306,24 @@ class TaskService:
         if user is None or needed not in privileges(user.role):
             raise TaskError(f"{owner} does not have the privilege to schedule "
                             f"{task_type.name} tasks ({needed})", operation)
+
+    def _check_item(self, task_type: TaskType, item_id: str | None, owner: str,
+                    operation: str = "") -> None:
+        """A type that runs on items runs on an existing item of its kinds that the task's
+        owner owns (or, an org admin, anybody's)."""
+        if not task_type.item_types or not item_id:
+            return
+        item = self.store.items.get(item_id)
+        user = self.store.users.get(owner)
+        if item is None or user is None or (item.owner != owner and user.role != ORG_ADMIN):
+            detail = f"Item '{item_id}' does not exist or {owner} may not use it."
+            if operation:
+                raise TaskError(detail, operation)
+            raise InvalidParameterError("itemId", detail)
+        if item.type not in task_type.item_types:
+            raise InvalidParameterError(
+                "itemId", f"Item '{item_id}' is a {item.type} item; a {task_type.name} task "
+                f"runs on a {' or '.join(task_type.item_types)} item.")
 
     def _check_quota(self, owner: str, scope: Scope) -> None:
         """A user may own at most ``ScheduledTasksUserLimit`` user tasks, active or not."""

@@ -5,7 +5,8 @@ database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations i
 ``Store`` gathers the parts: ``store.tasks``, ``store.runs``, ``store.fires`` (recording due
 fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``, ``store.oauth``
 (registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins), ``store.jobs``
-(geoprocessing jobs and their queue). Records
+(geoprocessing jobs and their queue), ``store.items`` (folders, items, the activity
+record). Records
 (``store.records``) are what flows upward; the API sees records, never the store.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from gistasks.store._db import Database, new_id
 from gistasks.store.fires import FireStore, Planner
+from gistasks.store.items import ItemStore
 from gistasks.store.jobs import JobStore
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
@@ -37,6 +39,7 @@ class Store:
         self.oauth = OAuthStore(self.db)
         self.sign_ins = SignInStore(self.db)
         self.jobs = JobStore(self.db)
+        self.items = ItemStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

@@ -109,6 +109,8 @@ class TaskRecord:
     created: int
     updated: int
     generation: int
+    state_reason: str = ""
+    """Why the task was disabled by the server (its item was deleted), "" otherwise."""
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
@@ -324,3 +326,100 @@ class JobOutcome:
     results: str | None
     messages: str
     ended: int
+
+
+class ItemStatus(StrEnum):
+    """What ``items/<id>/status`` answers: an item being uploaded in parts (``partial``), being
+    made (``processing``: a report), done or failed. Most items have none ("")."""
+
+    NONE = ""
+    PARTIAL = "partial"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRecord:
+    """One of a user's folders (the root folder is no row: an item's ``folder_id`` None)."""
+
+    id: str
+    owner: str
+    title: str
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """A portal item. Its data is a file in its folder of the data directory (``data_kind``
+    ``file``, named ``name``), a text (``text``), or nothing (a URL item). ``tags`` and
+    ``type_keywords`` are JSON lists."""
+
+    id: str
+    owner: str
+    folder_id: str | None
+    type: str
+    title: str
+    name: str
+    data_kind: str
+    url: str
+    tags: str
+    type_keywords: str
+    description: str
+    snippet: str
+    access: str
+    size: int
+    status: ItemStatus
+    status_message: str
+    created: int
+    modified: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> ItemRecord:
+        """From a row of ``select(items)``."""
+        record: ItemRecord = _from_row(cls, row, _ITEM_ENUMS)
+        return record
+
+
+_ITEM_ENUMS = _enum_columns(ItemRecord, {"status": ItemStatus})
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    """One thing a user did that the activity report lists (signed in, added an item...)."""
+
+    at: int
+    username: str
+    action: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One term of an item search: ``field`` (``owner``, ``type``, ``title``, ``id``,
+    ``tags``, ``typekeywords``, ``name``, ``access``, ``folder``; "" for any text field)
+    holds ``value`` (without regard to case; ``exact``: the whole field, else a word or
+    phrase inside it)."""
+
+    field: str
+    value: str
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    parts: tuple[Query, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    parts: tuple[Query, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotOf:
+    part: Query
+
+
+Query = Term | AllOf | AnyOf | NotOf
+"""An item search, as the content service parses the portal's ``q`` syntax."""

@@ -51,6 +51,7 @@ tasks = Table(
     Column("created", BigInteger, nullable=False),
     Column("updated", BigInteger, nullable=False),
     Column("generation", Integer, nullable=False, default=0),
+    Column("state_reason", Text, nullable=False, default=""),  # why it was disabled
 )
 Index("ix_tasks_next_fire_at", tasks.c.next_fire_at)
 Index("ix_tasks_owner_created", tasks.c.scope, tasks.c.owner, tasks.c.created, tasks.c.id)
@@ -158,3 +159,49 @@ Index("ix_gp_jobs_active", gp_jobs.c.status, gp_jobs.c.service)
 Index("ix_gp_jobs_service", gp_jobs.c.service, gp_jobs.c.submitted)
 Index("ix_gp_jobs_owner", gp_jobs.c.owner, gp_jobs.c.submitted)
 Index("ix_gp_jobs_ended", gp_jobs.c.ended)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", String(32), primary_key=True),  # 32 hex digits, as ArcGIS folder ids
+    Column("owner", String(128), nullable=False),
+    Column("title", String(256), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    UniqueConstraint("owner", "title", name="uq_folders_owner_title"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(32), primary_key=True),  # 32 hex digits, as ArcGIS item ids
+    Column("owner", String(128), nullable=False),
+    Column("folder_id", String(32)),  # None: the owner's root folder
+    Column("type", String(64), nullable=False),
+    Column("title", String(256), nullable=False, default=""),
+    Column("name", String(256), nullable=False, default=""),  # the data file's name
+    Column("data_kind", String(8), nullable=False, default=""),  # "file", "text" or ""
+    Column("url", Text, nullable=False, default=""),
+    Column("tags", Text, nullable=False, default="[]"),  # a JSON list
+    Column("type_keywords", Text, nullable=False, default="[]"),  # a JSON list
+    Column("description", Text, nullable=False, default=""),
+    Column("snippet", String(2048), nullable=False, default=""),
+    Column("access", String(16), nullable=False, default="private"),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default=""),  # "" or processing, partial...
+    Column("status_message", Text, nullable=False, default=""),
+    Column("created", BigInteger, nullable=False),
+    Column("modified", BigInteger, nullable=False),
+)
+Index("ix_items_owner", items.c.owner, items.c.folder_id, items.c.created)
+Index("ix_items_type", items.c.type, items.c.created)
+
+activity = Table(
+    "activity",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("username", String(128), nullable=False),
+    Column("action", String(32), nullable=False),  # "signin", "item-add", "item-delete"...
+    Column("target", String(256), nullable=False, default=""),
+)
+Index("ix_activity_at", activity.c.at)

@@ -141,6 +141,9 @@ class TaskType(ABC):
     ``premium:publisher:scheduleNotebooks``)."""
     needs_item: ClassVar[bool] = False
     """Tasks of this type run on a portal item: ``itemId`` is required (ExecuteNotebook…)."""
+    item_types: ClassVar[tuple[str, ...]] = ()
+    """The portal item types a task of this type may run on: when given, ``itemId`` must
+    name an item of one of them that the task's owner may use."""
     needs_task_url: ClassVar[bool] = False
     """Tasks of this type call a service: ``taskURL`` is required (GPService)."""
     idempotent: ClassVar[bool] = False
