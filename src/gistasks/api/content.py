@@ -326,3 +326,54 @@ async def delete_folder(c: CallDep, username: str, folder: str) -> Response:
     owner = _owner(c, username)
     gone = c.services.content.delete_folder(owner, folder)
     return render({"success": True, "folder": FOLDER(gone)}, c.f, "Folder deleted")
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+REPORT_TYPE = Text("reportType", "`org`.", choices=("org",), default="org")
+REPORT_SUBTYPE = Text("reportSubType", "content, users, activity, tasks or jobs (the last "
+                      "two are gistasks' own).", max_length=32, required=True,
+                      example="content")
+TIME_DURATION = Text("timeDuration", "daily, weekly, monthly or quarterly: the period of an "
+                     "activity, tasks or jobs report.", max_length=32, example="weekly")
+START_TIME = Text("startTime", "The period's start, epoch ms; without it, the period that "
+                  "ends now.", max_length=32)
+REPORT_TITLE = Text("title", "The report item's title.", max_length=MAX_TITLE)
+TIME_AGGREGATE = Text("timeAggregate", "Accepted for compatibility.", max_length=16)
+
+
+@route(router, "/sharing/rest/community/users/{username}/report", POST, Endpoint(
+    "Make an administrative report", "ReportStarted",
+    (REPORT_TYPE, REPORT_SUBTYPE, TIME_DURATION, START_TIME, REPORT_TITLE, TIME_AGGREGATE),
+    "Org admins only. Adds an `Administrative Report` item at once (`processing`) and writes "
+    "its CSV; follow `content/users/<u>/items/<id>/status` or `portals/self/itemsStatus`.",
+    tag=TAG))
+async def make_report(c: CallDep, username: str) -> Response:
+    owner = _owner(c, username)
+    values = {p.name: c.form.exact(p) for p in (REPORT_TYPE, REPORT_SUBTYPE, TIME_DURATION,
+                                                 START_TIME, REPORT_TITLE)}
+    item_id, _ = c.services.reports.start(owner, values)
+    return render({"success": True, "itemId": item_id}, c.f, "Report started")
+
+
+STATUS = Text("status", "partial, processing, completed or failed.",
+              choices=("partial", "processing", "completed", "failed"))
+ITEMS_TYPE = Text("type", "Only items of this type.", max_length=64)
+
+
+@route(router, "/sharing/rest/portals/{portal_id}/itemsStatus", READ, Endpoint(
+    "The caller's items by status", "ItemsStatus", (ITEMS_TYPE, STATUS, *PAGE),
+    "The caller's items (an org admin's: everyone's) that have the status, newest first by "
+    "default, as the official client follows a report.", tag=TAG),
+    aliases=["/sharing/rest/portals/{portal_id}/itemsstatus"])
+async def items_status(c: CallDep, portal_id: str) -> Response:
+    form = c.form
+    start, num = form.value(START, 1), form.value(NUM, 10)
+    total, found = c.services.content.by_status(
+        c.caller(), form.get(STATUS), form.get(ITEMS_TYPE), start - 1, num,
+        form.value(SORT_FIELD, "created"), form.value(SORT_ORDER, "asc") == "desc")
+    next_start = start + len(found) if start - 1 + len(found) < total else -1
+    return render({"total": total, "start": start, "num": len(found), "nextStart": next_start,
+                   "results": [{"itemId": i.id, "status": str(i.status or "completed"),
+                                "type": i.type, "title": i.title} for i in found]},
+                  c.f, "Items status")

@@ -172,6 +172,10 @@ def _content_schemas(page: Json) -> Json:
         "FolderCreated": obj({**done, "folder": ref("Folder")}, ("success", "folder")),
         "FolderDeleted": obj({**done, "folder": ref("Folder")}, ("success", "folder")),
         "Done": obj(done, ("success",)),
+        "ReportStarted": obj({**done, "itemId": STR}, ("success", "itemId")),
+        "ItemsStatus": obj({**page, "results": {"type": "array", "items": obj(
+            {"itemId": STR, "status": STR, "type": STR, "title": STR}, ("itemId", "status"))}},
+            ("total", "results")),
     }
 
 

@@ -64,6 +64,7 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
         own_origins=tuple(own_origins(settings)),
         ca_file=str(cert) if cert.exists() else None,
         items=TaskItems(services.content),
+        make_report=services.reports.make,
         public_url=settings.base_url))
     return services
 

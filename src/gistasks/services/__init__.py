@@ -16,6 +16,7 @@ from gistasks.services.content import ContentService
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
 from gistasks.services.oauth import AppService, OAuthService
+from gistasks.services.reports import ReportService
 from gistasks.services.runs import RunService
 from gistasks.services.tasks import TaskService
 from gistasks.services.users import UserService
@@ -37,6 +38,7 @@ class Services:
     runs: RunService
     geoprocessing: GeoprocessingService
     content: ContentService
+    reports: ReportService
     engine: Engine
     jobs: JobRunning
 
@@ -57,6 +59,7 @@ class Services:
         return cls(types=engine.types, users=users, auth=auth, apps=apps,
                    oauth=OAuthService(store, auth, apps),
                    limits=limits, tasks=tasks, content=content,
+                   reports=ReportService(store, content, engine.now_ms),
                    runs=RunService(store, engine),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),

@@ -520,6 +520,23 @@ class ContentService:
                                      descending=descending, offset=offset,
                                      limit=min(limit, MAX_PAGE))
 
+    def by_status(self, caller: UserRecord, status: str | None, item_type: str | None,
+                  offset: int, limit: int, sort_field: str = "created",
+                  descending: bool = False) -> tuple[int, list[ItemRecord]]:
+        """The items ``caller`` may see that have ``status`` (and ``item_type``)."""
+        parts: list[Query] = []
+        if status:
+            parts.append(Term("status", status, exact=True))
+        if item_type:
+            parts.append(Term("type", item_type, exact=True))
+        if sort_field.lower() not in ITEM_SORT_COLUMNS:
+            raise InvalidParameterError("sortField", f"'sortField' must be one of "
+                                        f"{', '.join(ITEM_SORT_COLUMNS)}")
+        return self.store.items.page(
+            query=AllOf(tuple(parts)), owner=None if caller.role == ORG_ADMIN
+            else caller.username, sort_field=sort_field.lower(), descending=descending,
+            offset=offset, limit=min(limit, MAX_PAGE))
+
     # -- changing ------------------------------------------------------------------------------
 
     def update(self, item: ItemRecord, upload: Upload | None = None,

@@ -180,11 +180,15 @@ def parameters(given: str | Mapping[str, Any], task_type: TaskType,
                  else given)
         if not isinstance(value, Mapping):
             raise jsonsafe.JsonError("it is not an object")
-        checked = task_type.validate(dict(value))
-        jsonsafe.check(checked)
     except ValueError as exc:
         raise InvalidParameterError("parameters", f"'parameters' must be a JSON object: "
                                     f"{exc}.") from None
+    try:
+        checked = task_type.validate(dict(value))
+        jsonsafe.check(checked)
+    except ValueError as exc:
+        raise InvalidParameterError("parameters", f"The parameters of a {task_type.name} "
+                                    f"task: {exc}") from None
     previous = stored_value(current.parameters) if current is not None else None
     try:
         text = jsonsafe.dumps(secrets.seal(checked, previous, task_id))

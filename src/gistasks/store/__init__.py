@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gistasks.store._db import Database, new_id
 from gistasks.store.fires import FireStore, Planner
-from gistasks.store.items import ItemStore
+from gistasks.store.items import ItemStore, ReportStore
 from gistasks.store.jobs import JobStore
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
@@ -40,6 +40,7 @@ class Store:
         self.sign_ins = SignInStore(self.db)
         self.jobs = JobStore(self.db)
         self.items = ItemStore(self.db)
+        self.reports = ReportStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

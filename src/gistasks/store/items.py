@@ -32,14 +32,15 @@ from gistasks.store.records import (
     Query,
     Term,
 )
-from gistasks.store.schema import activity, folders, items, tasks
+from gistasks.store.schema import activity, folders, gp_jobs, items, runs, tasks
 
 ITEM_SORT_COLUMNS = ("created", "modified", "title", "type", "owner", "size")
 _BY_ID = select(items).where(items.c.id == bindparam("id"))
 _TEXT_COLUMNS = ("title", "tags", "snippet", "description", "type", "type_keywords", "name")
 _FIELDS = {"owner": "owner", "type": "type", "title": "title", "id": "id", "tags": "tags",
            "typekeywords": "type_keywords", "name": "name", "access": "access",
-           "folder": "folder_id", "snippet": "snippet", "description": "description"}
+           "folder": "folder_id", "snippet": "snippet", "description": "description",
+           "status": "status"}
 """Search fields and their columns."""
 _LIST_COLUMNS = ("tags", "type_keywords")
 
@@ -57,7 +58,7 @@ def _term(term: Term) -> ColumnElement[bool]:
     column = items.c[name]
     if name in _LIST_COLUMNS:  # a member of the JSON list, whole
         return _like(column, json.dumps(term.value.lower()))
-    if term.exact or name in ("owner", "id", "access", "folder_id", "type"):
+    if term.exact or name in ("owner", "id", "access", "folder_id", "type", "status"):
         return func.lower(column) == term.value.lower()
     return _like(column, term.value)
 
@@ -203,3 +204,48 @@ class ItemStore:
         """Drop what happened before ``before``; how many records went."""
         with self.db.write() as conn:
             return int(conn.execute(delete(activity).where(activity.c.at < before)).rowcount)
+
+
+REPORT_ROWS = 1_000_000
+"""The most rows one report lists."""
+
+
+class ReportStore:
+    """The read-only queries of the administrative reports, each bounded and oldest first."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def runs(self, start: int, end: int, limit: int = REPORT_ROWS) -> list[Any]:
+        """The runs scheduled from ``start`` to ``end`` with their task's title, type and
+        owner: rows of (id, task_id, title, type, owner, scope, scheduled_for, started,
+        ended, status, result)."""
+
+        stmt = (select(runs.c.id, runs.c.task_id, tasks.c.title, tasks.c.type, tasks.c.owner,
+                       tasks.c.scope, runs.c.scheduled_for, runs.c.started, runs.c.ended,
+                       runs.c.status, runs.c.result)
+                .join(tasks, tasks.c.id == runs.c.task_id)
+                .where(runs.c.scheduled_for >= start, runs.c.scheduled_for < end)
+                .order_by(runs.c.scheduled_for, runs.c.id).limit(limit))
+        with self.db.read() as conn:
+            return list(conn.execute(stmt).all())
+
+    def jobs(self, start: int, end: int, limit: int = REPORT_ROWS) -> list[Any]:
+        """The GP jobs submitted from ``start`` to ``end``: rows of (id, service, tool,
+        owner, status, submitted, started, ended, machine)."""
+
+        stmt = (select(gp_jobs.c.id, gp_jobs.c.service, gp_jobs.c.tool, gp_jobs.c.owner,
+                       gp_jobs.c.status, gp_jobs.c.submitted, gp_jobs.c.started,
+                       gp_jobs.c.ended, gp_jobs.c.machine)
+                .where(gp_jobs.c.submitted >= start, gp_jobs.c.submitted < end)
+                .order_by(gp_jobs.c.submitted, gp_jobs.c.id).limit(limit))
+        with self.db.read() as conn:
+            return list(conn.execute(stmt).all())
+
+    def last_sign_ins(self) -> dict[str, int]:
+        """Each user's latest sign-in."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(activity.c.username, func.max(activity.c.at))
+                                .where(activity.c.action == "signin")
+                                .group_by(activity.c.username)).all()
+        return {r[0].lower(): int(r[1]) for r in rows}

@@ -106,6 +106,9 @@ class Deployment:
     """The origins (``https://host:port``) of this deployment: only they receive tokens."""
     ca_file: str | None = None
     """The deployment's own certificate, trusted for calls to its own origins."""
+    make_report: Callable[[str, dict[str, Any], int], tuple[str, int]] | None = None
+    """Make an administrative report for an org admin from a report's parameters, its period
+    ending at the given epoch ms when it has no ``startTime``; (its item id, its rows)."""
     items: ItemAccess | None = None
     """The deployment's portal items (ExecuteNotebook, UpdateInsightsWorkbook …)."""
     public_url: str = ""
