@@ -40,10 +40,14 @@ class Registry:
         already taken keeps its first type."""
         from gistasks.tasktypes.cleangpjobs import CleanGPJobs
         from gistasks.tasktypes.gpservice import GPService
+        from gistasks.tasktypes.insights import UpdateInsightsWorkbook
         from gistasks.tasktypes.ping import Ping
+        from gistasks.tasktypes.scenecook import ExecuteSceneCook
+        from gistasks.tasktypes.workflowmanager import ExecuteWorkflowManager
 
         env = os.environ if environ is None else environ
-        registry = cls([Ping, CleanGPJobs, GPService])
+        registry = cls([Ping, CleanGPJobs, GPService, ExecuteSceneCook, ExecuteWorkflowManager,
+                        UpdateInsightsWorkbook])
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             registry.register(ep.load(), replace=False)
         for spec in filter(None, env.get("GISTASKS_TASKTYPES", "").split(",")):
