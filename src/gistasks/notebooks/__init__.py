@@ -19,11 +19,12 @@ A typical caller, in a worker thread::
     result.outcome            # Outcome.SUCCEEDED / FAILED / TIMED_OUT / CANCELLED / KERNEL_DIED
     result.message            # one line for the run's result
     result.notebook_bytes()   # the executed .ipynb
+    to_html(result.notebook)  # a page without scripts; serve it with CONTENT_SECURITY_POLICY
     engine.shutdown()                            # at server stop: kills every kernel
 
 The modules: :mod:`.engine` (runs, slots, the pool in use), :mod:`.kernels` (kernel processes
 and the pool), :mod:`.parameters` (``notebookParameters`` and the injected cell),
-:mod:`.documents` (reading notebooks within :class:`Limits`), :mod:`.results`,
+:mod:`.documents` (reading notebooks within :class:`Limits`), :mod:`.results`, :mod:`.html`,
 :mod:`.client` (the kernel protocol; internal).
 """
 
@@ -44,6 +45,7 @@ from gistasks.notebooks.engine import (
     Slot,
     Slots,
 )
+from gistasks.notebooks.html import CONTENT_SECURITY_POLICY, to_html
 from gistasks.notebooks.kernels import Kernel, KernelCommand, KernelPool, KernelStartError
 from gistasks.notebooks.parameters import (
     INJECTED_TAG,
@@ -55,6 +57,7 @@ from gistasks.notebooks.parameters import (
 from gistasks.notebooks.results import CellError, CellRef, NotebookResult, Outcome
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
     "DEFAULT_LIMITS",
     "INHERITED_ENV",
     "INJECTED_TAG",
@@ -80,5 +83,6 @@ __all__ = [
     "parameters_source",
     "parse_parameters",
     "read_notebook",
+    "to_html",
     "write_notebook",
 ]
