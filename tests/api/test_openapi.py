@@ -216,9 +216,13 @@ def _placeholders(family: str, kind: str) -> list[str]:
     return [f"{family}-{kind}-{n}" for n in range(TASKS_PER_CREATOR * len(CREATORS[family]))]
 
 
+ITEMS = ("admin", "erin")
+"""Users who own a real item (a CSV file) and a real folder."""
 KNOWN_VALUES = {
     family: {"username": ["admin", "erin", "frank"], "portal_id": ["self", ORG_ID],
-             "task_id": _placeholders(family, "task"), "run_id": _placeholders(family, "run")}
+             "task_id": _placeholders(family, "task"), "run_id": _placeholders(family, "run"),
+             "item_id": [f"item-{u}" for u in ITEMS],
+             "folder_id": [f"folder-{u}" for u in ITEMS]}
     for family in CREATORS
 }
 """Path-parameter values that reach real data, by API family."""
@@ -238,6 +242,13 @@ def real_ids(server: Server, tokens: dict[str, str]) -> dict[str, str]:
                 ran = _post(server, f"/{base}/{created['taskId']}/runNow", tokens[user])
                 assert "runId" in ran, ran
                 out[next(tasks)], out[next(runs)] = created["taskId"], ran["runId"]
+    for user in ITEMS:
+        folder = _post(server, f"/sharing/rest/content/users/{user}/createFolder",
+                       tokens[user], title="real folder")
+        added = _post(server, f"/sharing/rest/content/users/{user}/addItem", tokens[user],
+                      type="CSV", title="real item", text="a,b\n1,2\n")
+        assert "id" in added and "folder" in folder, (added, folder)
+        out[f"item-{user}"], out[f"folder-{user}"] = added["id"], folder["folder"]["id"]
     return out
 
 

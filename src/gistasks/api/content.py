@@ -34,7 +34,7 @@ from gistasks.store.records import ItemRecord, ItemStatus
 router = APIRouter()
 TAG = "Content"
 USER = "/sharing/rest/content/users/{username}"
-FOLDER_PATH = USER + "/{folder}"
+FOLDER_PATH = USER + "/{folder_id}"
 ITEM_PATH = USER + "/items/{item_id}"
 FOLDER_ITEM = FOLDER_PATH + "/items/{item_id}"
 
@@ -154,7 +154,7 @@ async def get_item(c: CallDep, item_id: str) -> Response:
 
 
 @route(router, "/sharing/rest/content/items/{item_id}/data", READ, Endpoint(
-    "An item's data", None, kind=Kind.FILE,
+    "An item's data", None, kind=Kind.DATA,
     description="The item's file (as an attachment, with its media type) or its text "
     "(`application/json` when it is JSON).", tag=TAG))
 async def item_data(c: CallDep, item_id: str) -> Response:
@@ -223,8 +223,8 @@ async def add_item(c: CallDep, username: str) -> Response:
 
 
 @route(router, FOLDER_PATH + "/addItem", POST, ADD)
-async def add_item_in_folder(c: CallDep, username: str, folder: str) -> Response:
-    return _add(c, username, folder)
+async def add_item_in_folder(c: CallDep, username: str, folder_id: str) -> Response:
+    return _add(c, username, folder_id)
 
 
 @route(router, USER + "/createFolder", POST, Endpoint(
@@ -238,11 +238,10 @@ async def create_folder(c: CallDep, username: str) -> Response:
 def _item_operations(base: str) -> None:
     """The operations on an item in a user's content (``base``: with or without a folder
     in the path, as the client sends them)."""
-    folder_in_path = "{folder}" in base
 
     @route(router, base + "/addPart", POST, Endpoint(
         "Upload a part of an item's file", "Done", (PART_NUM, FILE), tag=TAG, uploads=True))
-    async def add_part(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def add_part(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         upload = _upload(c)
         if upload is None:
@@ -253,7 +252,7 @@ def _item_operations(base: str) -> None:
 
     @route(router, base + "/commit", POST, Endpoint(
         "Join an item's uploaded parts", "ItemDone", (*ITEM_FIELDS, JOB_TYPE), tag=TAG))
-    async def commit(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def commit(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         fields = _fields(c, for_update=True)
         fields.pop("text", None)
@@ -264,7 +263,7 @@ def _item_operations(base: str) -> None:
         "An item's status", "ItemStatus", (JOB_ID, JOB_TYPE),
         "`partial` while its parts are uploaded, `processing` while it is made (a report), "
         "then `completed` or `failed`.", tag=TAG))
-    async def status(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def status(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         state = item.status or ItemStatus.COMPLETED
         return render({"itemId": item.id, "status": str(state),
@@ -272,13 +271,13 @@ def _item_operations(base: str) -> None:
 
     @route(router, base + "/parts", READ, Endpoint(
         "The parts of an item's file uploaded so far", "ItemParts", tag=TAG))
-    async def parts(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def parts(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         return render({"parts": c.services.content.parts(item)}, c.f, "Parts")
 
     @route(router, base + "/update", POST, Endpoint(
         "Change an item", "ItemDone", (*ITEM_FIELDS, ASYNC, MULTIPART), tag=TAG, uploads=True))
-    async def update(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def update(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         done = c.services.content.update(item, _upload(c), **_fields(c, for_update=True))
         return render({"success": True, "id": done.id, "itemId": done.id}, c.f, "Updated")
@@ -287,21 +286,21 @@ def _item_operations(base: str) -> None:
         "Delete an item", "ItemDone", (Boolean("permanent", "Accepted for compatibility: "
                                                 "deleting is always permanent."),),
         "Its file goes with it; the tasks that run on it are disabled.", tag=TAG))
-    async def delete(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def delete(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         c.services.content.delete(item)
         return render({"success": True, "itemId": item.id}, c.f, "Deleted")
 
     @route(router, base + "/move", POST, Endpoint(
         "Move an item to a folder", "ItemMoved", (MOVE_FOLDER,), tag=TAG))
-    async def move(c: CallDep, username: str, item_id: str, folder: str = "") -> Response:
+    async def move(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
         target = c.form.require(MOVE_FOLDER)
         moved = c.services.content.move(item, None if target == "/" else target)
         return render({"success": True, "itemId": moved.id, "owner": moved.owner,
                        "folder": moved.folder_id or ""}, c.f, "Moved")
 
-    del add_part, commit, status, parts, update, delete, move, folder_in_path
+    del add_part, commit, status, parts, update, delete, move
 
 
 _item_operations(ITEM_PATH)
@@ -316,15 +315,15 @@ async def user_content(c: CallDep, username: str) -> Response:
 
 @route(router, FOLDER_PATH, READ, Endpoint("A folder's items", "UserContent", PAGE[:2],
                                            tag=TAG))
-async def folder_content(c: CallDep, username: str, folder: str) -> Response:
-    return _user_content(c, username, folder)
+async def folder_content(c: CallDep, username: str, folder_id: str) -> Response:
+    return _user_content(c, username, folder_id)
 
 
 @route(router, FOLDER_PATH + "/delete", POST, Endpoint(
     "Delete a folder", "FolderDeleted", description="With the items in it.", tag=TAG))
-async def delete_folder(c: CallDep, username: str, folder: str) -> Response:
+async def delete_folder(c: CallDep, username: str, folder_id: str) -> Response:
     owner = _owner(c, username)
-    gone = c.services.content.delete_folder(owner, folder)
+    gone = c.services.content.delete_folder(owner, folder_id)
     return render({"success": True, "folder": FOLDER(gone)}, c.f, "Folder deleted")
 
 

@@ -204,7 +204,8 @@ async def _read_body(request: Request, limits: HttpLimits,
                            close=True)
         if int(declared) > limit:
             if not request.state.f:
-                request.state.f = sniff_format(await _head(request))
+                request.state.f = sniff_format(await _head(request)) or \
+                    await _sniff_rest(request, limit)
             raise _too_large(declared, limit)
     body = bytearray()
     try:
@@ -426,11 +427,18 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
         "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
         "on_part_data": on_part_data, "on_part_end": on_part_end}, max_size=total_limit)
+    head = bytearray()
     try:
         async for chunk in request.stream():
+            if len(head) < SNIFF_BYTES:
+                head += chunk[:SNIFF_BYTES - len(head)]
             parser.write(chunk)
         parser.finalize()
     except BaseException as exc:
+        if not getattr(request.state, "f", ""):
+            request.state.f = sniff_format(head)
+            if not request.state.f and isinstance(exc, ApiError):
+                request.state.f = await _sniff_rest(request, limits.max_body_bytes)
         out = state.pop("out", None)
         if out is not None:
             out.close()  # type: ignore[attr-defined]
@@ -452,3 +460,28 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
     request.state.f = values.items.get("f", "")
     request.state.repeated = values.repeated
     return values.items, held, files
+
+
+async def _sniff_rest(request: Request, bound: int) -> str:
+    """The ``f`` in the part of a body not read yet (an error about an earlier part answers
+    in the format asked for further on), reading at most ``bound`` bytes more, in windows
+    of ``SNIFF_BYTES`` that overlap by 2 KiB, and keeping none of it."""
+    window = b""
+    read = 0
+    with anyio.move_on_after(SNIFF_WAIT_S * 10):
+        try:
+            async for chunk in request.stream():
+                read += len(chunk)
+                window = window[-2048:] + chunk
+                while window:
+                    found = sniff_format(b"&" + window[:SNIFF_BYTES])
+                    if found:
+                        return found
+                    if len(window) <= SNIFF_BYTES:
+                        break
+                    window = window[SNIFF_BYTES - 2048:]
+                if read > bound:
+                    break
+        except ClientDisconnect:
+            pass
+    return ""

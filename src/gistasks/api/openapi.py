@@ -42,6 +42,10 @@ PATH_PARAMETERS: dict[str, Json] = {
                "example": "dae1bfa5d6ec44349790ebb3f27dd4e1"},
     "client_id": {"description": "A registered app's client id.", "example": "pythonapi"},
     "folder": {"description": "A folder of GP services.", "example": "Utilities"},
+    "folder_id": {"description": "A user's folder: its id (32 hex digits) or its title.",
+                  "example": "0123456789abcdef0123456789abcdef"},
+    "item_id": {"description": "An item id (32 hex digits).",
+                "example": "0123456789abcdef0123456789abcdef"},
     "service": {"description": "A GP service of the folder.", "example": "Geometry"},
     "service_type": {"description": "`<service>.GPServer`.", "example": "Geometry.GPServer"},
     "task": {"description": "A task (tool) of the GP service.", "example": "Buffer"},
@@ -308,6 +312,10 @@ def _responses(ep: Endpoint, family: Family) -> Json:
                             "application/json": {"schema": ref(error)},
                             "text/html": {"schema": {"type": "string", "description":
                                                      "`f=html`: the error as a page."}}}}}
+    if ep.kind == Kind.DATA:
+        return {"200": {"description": "The item's data in its own media type (a file as an "
+                        "attachment, a JSON text as JSON), or the Sharing error envelope.",
+                        "content": {"*/*": {"schema": {}}}}}
     if ep.kind == Kind.OGC:
         problem = {"application/problem+json": {"schema": obj(
             {"type": STR, "title": STR, "status": INT, "detail": STR}, ("type",))}}

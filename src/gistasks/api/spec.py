@@ -43,6 +43,8 @@ class Kind(StrEnum):
     """Always JSON, OAuth errors inside the Sharing envelope."""
     FILE = "file"
     """A file download (its own media type), or an error in the Sharing envelope."""
+    DATA = "data"
+    """An item's data: whatever it holds, in its media type (JSON too), or an error."""
     OGC = "ogc"
     """OGC API JSON: real HTTP statuses, errors as RFC 7807 problem details."""
 
