@@ -20,6 +20,7 @@ from gistasks.engine import Engine, EngineSettings
 from gistasks.engine.jobhost import JobHost
 from gistasks.engine.jobs import JobRunner, JobRunning, JobSettings
 from gistasks.gp import Catalog
+from gistasks.notebooks import EngineConfig, NotebookEngine
 from gistasks.security.keys import load_key, make_private, private_dir
 from gistasks.security.secretbox import SecretBox
 from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
@@ -65,6 +66,12 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
         ca_file=str(cert) if cert.exists() else None,
         items=TaskItems(services.content),
         make_report=services.reports.make,
+        notebooks=NotebookEngine(EngineConfig(
+            pool_size=settings.content.notebook_warm_kernels,
+            max_concurrent=settings.content.notebook_kernels,
+            python=settings.content.notebook_python or None)),
+        notebook_time_limit_s=settings.content.notebook_time_limit_s,
+        data_dir=settings.data_dir,
         public_url=settings.base_url))
     return services
 
@@ -109,6 +116,8 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     store.migrate()
     services = build(settings, store, engine_settings, job_host=True)
     services.tasks.upgrade_secrets()
+    services.runs.forget_outputs()
+    services.content.clean_staging()
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)

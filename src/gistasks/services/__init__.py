@@ -60,7 +60,7 @@ class Services:
                    oauth=OAuthService(store, auth, apps),
                    limits=limits, tasks=tasks, content=content,
                    reports=ReportService(store, content, engine.now_ms),
-                   runs=RunService(store, engine),
+                   runs=RunService(store, engine, settings.data_dir),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),
                    engine=engine, jobs=jobs)
@@ -69,10 +69,12 @@ class Services:
         """Start the engine (firing and executing, in threads) and the job runner (its
         worker processes)."""
         self.jobs.start()
+        self.types.start()
         self.engine.start()
 
     def stop(self) -> None:
         """Stop the engine and the job runner, letting running work finish within the grace
         period."""
         self.engine.stop()
+        self.types.close()
         self.jobs.stop()

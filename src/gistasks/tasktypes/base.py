@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from gistasks.plugins import load_object
 from gistasks.store.records import RunStatus, Scope
+
+if TYPE_CHECKING:  # the notebook engine (nbclient, zmq) is imported by who runs notebooks
+    from gistasks.notebooks import NotebookEngine
 
 
 class Isolation(StrEnum):
@@ -111,6 +114,11 @@ class Deployment:
     ending at the given epoch ms when it has no ``startTime``; (its item id, its rows)."""
     items: ItemAccess | None = None
     """The deployment's portal items (ExecuteNotebook, UpdateInsightsWorkbook …)."""
+    notebooks: NotebookEngine | None = None
+    """The node's notebook kernels (ExecuteNotebook)."""
+    notebook_time_limit_s: float = 50 * 60.0
+    data_dir: Path | None = None
+    """The data directory (where runs keep what they made)."""
     public_url: str = ""
     """This deployment's public base URL (``https://host:port/arcgis``), for the links a run
     records."""
@@ -156,6 +164,16 @@ class TaskType(ABC):
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Check (and normalise) a task's parameters; raise ``ValueError`` naming the problem."""
         return parameters
+
+    def start(self) -> None:
+        """Called once when the server starts, after ``Registry.bind`` (pre-start what runs
+        need)."""
+        return None
+
+    def close(self) -> None:
+        """Called once when the server stops, after the last run (release what ``start``
+        took)."""
+        return None
 
     @abstractmethod
     def execute(self, ctx: RunContext) -> Outcome:

@@ -41,13 +41,15 @@ class Registry:
         from gistasks.tasktypes.cleangpjobs import CleanGPJobs
         from gistasks.tasktypes.gpservice import GPService
         from gistasks.tasktypes.insights import UpdateInsightsWorkbook
+        from gistasks.tasktypes.notebook import ExecuteNotebook
         from gistasks.tasktypes.ping import Ping
+        from gistasks.tasktypes.report import ExecuteReport
         from gistasks.tasktypes.scenecook import ExecuteSceneCook
         from gistasks.tasktypes.workflowmanager import ExecuteWorkflowManager
 
         env = os.environ if environ is None else environ
-        registry = cls([Ping, CleanGPJobs, GPService, ExecuteSceneCook, ExecuteWorkflowManager,
-                        UpdateInsightsWorkbook])
+        registry = cls([Ping, CleanGPJobs, GPService, ExecuteNotebook, ExecuteReport,
+                        ExecuteSceneCook, ExecuteWorkflowManager, UpdateInsightsWorkbook])
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             registry.register(ep.load(), replace=False)
         for spec in filter(None, env.get("GISTASKS_TASKTYPES", "").split(",")):
@@ -64,6 +66,16 @@ class Registry:
         start)."""
         for task_type in self._types.values():
             task_type.deployment = deployment
+
+    def start(self) -> None:
+        """Start every type (``TaskType.start``), once, when the server starts."""
+        for task_type in self._types.values():
+            task_type.start()
+
+    def close(self) -> None:
+        """Close every type (``TaskType.close``), once, when the server stops."""
+        for task_type in self._types.values():
+            task_type.close()
 
     def builtins(self) -> list[TaskType]:
         """The types whose one task exists from the first start."""
