@@ -284,6 +284,13 @@ class KernelPool:
         with self._cond:
             return [k.pid for k in self._idle]
 
+    def idle_ages(self) -> list[float]:
+        """How long ago each idle kernel was started (seconds), oldest first: a kernel needs
+        about half a second on an idle machine before it answers."""
+        now = time.monotonic()
+        with self._cond:
+            return [now - k.started_at for k in self._idle]
+
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop starting kernels and kill the idle ones. Idempotent."""
         with self._cond:
