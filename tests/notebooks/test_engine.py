@@ -193,6 +193,18 @@ def test_a_module_in_the_notebook_folder_can_be_imported(
     assert stream_text(result.notebook, 0) == "42\n", result.message
 
 
+def test_what_a_run_leaves_in_its_ipython_profile_does_not_reach_the_next_run(
+        engine: NotebookEngine) -> None:
+    plant = ("import os\nstartup = get_ipython().profile_dir.startup_dir\n"
+             "open(os.path.join(startup, '00-x.py'), 'w').write('PLANTED = 1')\n"
+             "print(startup)")
+    first = engine.run(notebook_bytes(plant), time_limit_s=30)
+    assert first.succeeded, first.message
+    assert not Path(stream_text(first.notebook, 0).strip()).exists()
+    second = engine.run(notebook_bytes("print('PLANTED' in globals())"), time_limit_s=30)
+    assert stream_text(second.notebook, 0) == "False\n"
+
+
 def test_without_a_cwd_a_run_gets_an_empty_directory_removed_after(
         engine: NotebookEngine) -> None:
     result = engine.run(notebook_bytes("import os\nprint(os.getcwd())\nprint(os.listdir())"),

@@ -245,12 +245,8 @@ class NotebookEngine:
             self.runtime_dir = Path(config.runtime_dir).absolute()
             self.runtime_dir.mkdir(parents=True, exist_ok=True)
         self.runtime_dir.chmod(0o700)
-        ipython_dir = self.runtime_dir / "ipython"
-        ipython_dir.mkdir(exist_ok=True)
         base_env = {
             **default_env(config.inherit_env),
-            # IPython's profile of its own, not the server user's (no startup files run).
-            "IPYTHONDIR": str(ipython_dir),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             **config.extra_env,
         }

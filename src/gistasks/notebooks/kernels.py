@@ -5,7 +5,8 @@ kernelspec is looked up: :class:`KernelCommand` is the whole command), in a sess
 own (``start_new_session``: its process group is its pid, so :meth:`Kernel.kill` reaches the
 processes its cells started too) and with ``JPY_PARENT_PID`` set, so that ipykernel ends
 itself should this process die without killing it. Each kernel serves one run and is then
-killed (SIGKILL to the group, the process reaped, its connection and socket files removed).
+killed (SIGKILL to the group, the process reaped, its connection and socket files and its
+IPython profile directory removed: nothing of one run reaches the next).
 
 The kernel listens on Unix sockets in a private directory (``ipc`` transport) where the path
 fits, TCP on 127.0.0.1 otherwise; the messages are signed with a fresh key either way.
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,8 +79,11 @@ class Kernel:
     """
 
     def __init__(self, process: subprocess.Popen[bytes], connection_file: Path,
-                 connection_info: dict[str, Any], warm: bool) -> None:
+                 connection_info: dict[str, Any], warm: bool,
+                 private_dir: Path | None = None) -> None:
         self.process = process
+        self.private_dir = private_dir
+        """A directory of the kernel's own (its IPython profile), removed by ``kill``."""
         self.pid = process.pid
         self.connection_file = connection_file
         self.connection_info = connection_info
@@ -150,6 +155,8 @@ class Kernel:
         for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
 
     def _read_stderr(self) -> None:
         stream = self.process.stderr
@@ -199,7 +206,12 @@ class KernelLauncher:
         _, info = write_connection_file(
             str(connection_file), ip=ip, key=secrets.token_hex(32).encode("ascii"),
             transport=self.transport, signature_scheme="hmac-sha256", kernel_name="gistasks")
-        full_env = {**self.base_env, **(env or {}), "JPY_PARENT_PID": str(os.getpid())}
+        # IPython's profile directory is the kernel's own, made anew and removed with it:
+        # neither the server user's startup files nor what an earlier run left there run.
+        ipython_dir = self.runtime_dir / f"k-{kernel_id}.ipython"
+        ipython_dir.mkdir(mode=0o700)
+        full_env = {**self.base_env, "IPYTHONDIR": str(ipython_dir), **(env or {}),
+                    "JPY_PARENT_PID": str(os.getpid())}
         try:
             process = subprocess.Popen(
                 self.command.argv(str(connection_file)), env=full_env,
@@ -209,9 +221,10 @@ class KernelLauncher:
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 connection_file.unlink()
+            shutil.rmtree(ipython_dir, ignore_errors=True)
             raise KernelStartError(
                 f"the kernel could not be started with {self.command.python}: {exc}") from exc
-        return Kernel(process, connection_file, dict(info), warm)
+        return Kernel(process, connection_file, dict(info), warm, ipython_dir)
 
 
 class KernelPool:
