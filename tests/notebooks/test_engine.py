@@ -213,6 +213,13 @@ def test_without_a_cwd_a_run_gets_an_empty_directory_removed_after(
     assert listing == "[]" and not Path(where).exists()
 
 
+def test_a_kernel_over_tcp_runs_the_same() -> None:
+    with NotebookEngine(EngineConfig(pool_size=0, transport="tcp")) as tcp:
+        assert tcp.launcher.transport == "tcp"
+        result = tcp.run(notebook_bytes("print(6 * 7)"), time_limit_s=30)
+    assert stream_text(result.notebook, 0) == "42\n", result.message
+
+
 def test_another_interpreter_runs_the_kernel(tmp_path: Path) -> None:
     wrapper = tmp_path / "python-wrapper"
     wrapper.write_text(f"#!/bin/sh\nGISTASKS_TEST_WRAPPER=yes exec {sys.executable} \"$@\"\n")
