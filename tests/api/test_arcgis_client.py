@@ -40,10 +40,11 @@ def arcgis_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, arcgis_python: Path) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("arcgis-client")
     write_services(data_dir)
-    srv = start_with_users(data_dir, ERIN)
+    # Notebooks run in the client's interpreter, so that a cell can sign in with GIS("home").
+    srv = start_with_users(data_dir, ERIN, env={"GISTASKS_NOTEBOOK_PYTHON": str(arcgis_python)})
     yield srv
     stop(srv)
 
@@ -89,7 +90,7 @@ def client_runs(arcgis_python: Path, server: Server) -> Iterator[dict[str, Scrip
     system tasks, GP jobs), and the user side spends most of its time waiting for a minute
     boundary."""
     runs = {name: ScriptRun(arcgis_python, name, server)
-            for name in ("user_side", "admin_side", "gp_side")}
+            for name in ("user_side", "admin_side", "gp_side", "content_side")}
     yield runs
     for run in runs.values():
         run.stop()
@@ -394,3 +395,57 @@ def test_an_admin_cancel_through_the_client_reaches_the_users_job(gp_side: Recor
     r = step(gp_side, "admin_cancel")
     assert r["admin_status"] == "esriJobExecuting" and r["cancel"] == "success"
     assert r["user_sees"] == "esriJobCancelled"
+
+
+# --- content and the task types on it -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def content_side(client_runs: dict[str, ScriptRun]) -> Records:
+    return client_runs["content_side"].records()
+
+
+def test_client_adds_a_notebook_in_parts_and_reads_it_back(content_side: Records) -> None:
+    r = step(content_side, "add_notebook")
+    assert r["item"]["class"] == "Item" and r["item"]["type"] == "Notebook"
+    assert r["item"]["title"] == "Greeting notebook" and r["item"]["owner"] == USER
+    assert len(r["item"]["id"]) == 32
+    assert r["data"]["cells"][0]["metadata"]["tags"] == ["parameters"]
+
+
+def test_client_finds_lists_and_updates_items_and_makes_folders(content_side: Records) -> None:
+    item_id = step(content_side, "add_notebook")["item"]["id"]
+    r = step(content_side, "folders_and_search")
+    assert r["folder"] == "Scheduled" and "Scheduled" in r["folders"]
+    assert r["found"] == [item_id] and r["listed"] == [item_id]
+    u = step(content_side, "update_item")
+    assert u["updated"] is True and u["item"]["title"] == "Greeting notebook (renamed)"
+
+
+def test_client_notebook_task_fires_with_its_parameters_and_signs_in_as_its_owner(
+        content_side: Records) -> None:
+    assert step(content_side, "create_notebook_task")["returned"] == "Task"
+    r = step(content_side, "notebook_task_fires")
+    assert r["runs"], "the notebook task did not fire within 150 s"
+    run = r["runs"][0]
+    assert run["status"] == "succeeded", run
+    assert run["scheduledTime"] % 60_000 == 0  # it fired on its minute
+    assert r["sources"][1].splitlines()[1:] == ["greeting = 'hello'", "count = 21"]
+    assert r["outputs"][2][0]["text"] == [f"hello x21 from {USER}\n"]  # GIS("home") is erin
+    assert r["outputs"][3][0]["data"]["text/plain"] == ["42"]
+    assert r["page_has_output"] is True
+    # updatePortalItem by default: the item now holds the executed notebook.
+    assert r["item_data"]["cells"][2]["outputs"] == r["outputs"][2]
+
+
+def test_client_user_report_returns_a_csv_item(content_side: Records) -> None:
+    r = step(content_side, "admin_report")
+    assert r["item"]["type"] == "Administrative Report" and r["item"]["owner"] == "admin"
+    lines = r["data"].splitlines()
+    assert lines[0].startswith("Username,Full Name,Email,Role")
+    assert {line.split(",")[0] for line in lines[1:]} == {"admin", USER}
+
+
+def test_client_deletes_an_item(content_side: Records) -> None:
+    r = step(content_side, "delete_item")
+    assert r["deleted"] is True and r["search_after"] == []

@@ -25,7 +25,9 @@ from pathlib import Path
 
 ARCGIS_VERSION = "2.4.4"
 # ``six`` is missing from arcgis 2.4.4's declared dependencies: ``gis.admin`` imports it.
-REQUIREMENTS = (f"arcgis=={ARCGIS_VERSION}", "six")
+# ``ipykernel``: the notebook tests run their kernels in this interpreter, so that a notebook
+# can sign in with ``GIS("home")``.
+REQUIREMENTS = (f"arcgis=={ARCGIS_VERSION}", "six", "ipykernel")
 MARKER = ".gistasks-complete"
 INSTALL_TIMEOUT_S = 1200
 
@@ -60,7 +62,7 @@ def _run(cmd: list[str], what: str, timeout: float) -> None:
 
 
 def _verify(venv: Path) -> None:
-    check = (f"import arcgis, six; "
+    check = (f"import arcgis, six, ipykernel; "
              f"assert arcgis.__version__ == {ARCGIS_VERSION!r}, arcgis.__version__")
     _run([str(venv_python(venv)), "-c", check], f"import arcgis {ARCGIS_VERSION}", 120)
 
@@ -83,6 +85,12 @@ def ensure_arcgis_venv() -> Path:
     with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if (venv / MARKER).exists():
+            wanted = f"{' '.join(REQUIREMENTS)}\n"
+            if (venv / MARKER).read_text() != wanted:  # built with fewer: add the rest
+                _run([str(venv_python(venv)), "-m", "pip", "install",
+                      "--disable-pip-version-check", "--no-input", *REQUIREMENTS],
+                     f"pip install {' '.join(REQUIREMENTS)}", INSTALL_TIMEOUT_S)
+                (venv / MARKER).write_text(wanted)
             try:
                 _verify(venv)
                 return venv_python(venv)

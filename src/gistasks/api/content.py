@@ -52,6 +52,8 @@ TEXT = Text("text", "The item's data as text (a JSON document for web items).")
 FILE = Text("file", "The item's file: a multipart part with a file name.")
 FILENAME = Text("filename", "The file's name (multipart uploads, or to rename the file).",
                 max_length=1024)
+FILE_NAME = Text("fileName", "The same as `filename` (the official client's spelling).",
+                 max_length=1024)
 MULTIPART = Boolean("multipart", "`true`: the file follows in parts (`addPart`, then "
                     "`commit`).")
 ASYNC = Boolean("async", "Accepted for compatibility; the item is added at once.")
@@ -59,7 +61,7 @@ OVERWRITE = Boolean("overwrite", "Accepted for compatibility.")
 ACCESS = Text("access", "Accepted for compatibility: items are private to their owner.",
               choices=("private", "shared", "org", "public"))
 ITEM_FIELDS = (TYPE, TITLE, TAGS, TYPE_KEYWORDS, DESCRIPTION, SNIPPET, URL, TEXT, FILE,
-               FILENAME, ACCESS)
+               FILENAME, FILE_NAME, ACCESS)
 PART_NUM = Integer("partNum", "The part's number, 1 to 10,000; the parts are joined in the "
                    "order of their numbers.", minimum=1, maximum=10_000, required=True)
 FOLDER_TITLE = Text("title", "The folder's name.", max_length=MAX_TITLE, required=True)
@@ -72,11 +74,15 @@ NUM = Integer("num", f"Page size (at most {MAX_PAGE}).", minimum=0, maximum=MAX_
 Q = Text("q", "The query: `owner:erin AND type:Notebook`, `title:\"a phrase\"`, words; "
          "AND, OR, NOT, `-term` and parentheses.", max_length=MAX_QUERY,
          example="owner:admin")
-SORT_FIELD = Text("sortField", "Sort key: created, modified, title, type, owner, size.",
-                  max_length=32, default="created")
+SORT_FIELD = Text("sortField", "Sort key: created, modified, title, type, owner, size "
+                  "(uploaded, avgRating, numRatings, numComments and numViews sort as "
+                  "created).", max_length=64, default="created")
 SORT_ORDER = Text("sortOrder", "asc or desc.", choices=("asc", "desc"), default="asc")
 JOB_ID = Text("jobId", "Accepted for compatibility.", max_length=256)
 JOB_TYPE = Text("jobType", "Accepted for compatibility.", max_length=64)
+SEARCH_START = Integer("start", "1-based index of the first result; -1 (the last page's "
+                       "`nextStart`, which the official client sends back) gives no results.",
+                       minimum=-1, maximum=2**31 - 1, default=1)
 PAGE = (START, NUM, SORT_FIELD, SORT_ORDER)
 
 
@@ -98,7 +104,7 @@ def _fields(c: Call, *, for_update: bool = False) -> ItemFields:
     text = form.exact(TEXT)
     if text is not None and (text or not for_update):
         out["text"] = text
-    name = form.get(FILENAME)
+    name = form.get(FILENAME) or form.get(FILE_NAME)
     if name:
         out["name"] = name
     fields: ItemFields = {**out}  # type: ignore[typeddict-item]
@@ -176,14 +182,17 @@ async def item_data(c: CallDep, item_id: str) -> Response:
 
 
 @route(router, "/sharing/rest/search", READ, Endpoint(
-    "Search items", "ItemSearch", (Q, *PAGE),
+    "Search items", "ItemSearch", (Q, SEARCH_START, *PAGE[1:]),
     "The caller's own items (an org admin's: everyone's; anonymous: public ones) that match "
     "`q`.", auth=Auth.OPTIONAL, tag=TAG),
     aliases=["/sharing/rest/content/search"])
 async def search(c: CallDep) -> Response:
     form = c.form
-    start, num = form.value(START, 1), form.value(NUM, 10)
+    start, num = form.value(SEARCH_START, 1), form.value(NUM, 10)
     q = form.text(Q)
+    if start < 1:
+        return render({"query": q, "total": 0, "start": start, "num": 0, "nextStart": -1,
+                       "results": []}, c.f, "Search")
     total, found = c.services.content.search(
         c.caller_if_any(), q, start - 1, num, form.value(SORT_FIELD, "created"),
         form.value(SORT_ORDER, "asc") == "desc")

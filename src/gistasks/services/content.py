@@ -167,6 +167,21 @@ def _sync_write(path: Path, data: bytes) -> None:
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|([A-Za-z]+):\s*"([^"]*)"|([A-Za-z]+):\s*([^\s()"]+)'
                     r'|"([^"]*)"|([^\s()"]+))')
 TRUE_FIELDS = ("orgid", "accountid")
+SORT_ALIASES = {"uploaded": "created", "avgrating": "created", "numratings": "created",
+                "numcomments": "created", "numviews": "created", "": "created"}
+"""ArcGIS sort fields this portal has no column for: every item has 0 of them, so they sort
+as the creation time does (the official client sorts by ``avgRating`` by default)."""
+
+
+def sort_column(field: str) -> str:
+    """The column an ArcGIS ``sortField`` sorts by (the first of a comma-separated list);
+    InvalidParameterError for a field items do not have."""
+    first = field.split(",")[0].strip().lower()
+    column = SORT_ALIASES.get(first, first)
+    if column not in ITEM_SORT_COLUMNS:
+        raise InvalidParameterError("sortField", f"'sortField' must be one of "
+                                    f"{', '.join((*ITEM_SORT_COLUMNS, *SORT_ALIASES))[:-2]}")
+    return column
 """Fields every item of this one-organisation portal matches."""
 
 
@@ -506,9 +521,7 @@ class ContentService:
                ) -> tuple[int, list[ItemRecord]]:
         """The items matching ``q`` that ``caller`` may see (their own; an org admin
         everyone's; an anonymous caller the public ones)."""
-        if sort_field.lower() not in ITEM_SORT_COLUMNS:
-            raise InvalidParameterError("sortField", f"'sortField' must be one of "
-                                        f"{', '.join(ITEM_SORT_COLUMNS)}")
+        column = sort_column(sort_field)
         query = parse_query(q)
         owner = None
         if caller is None:
@@ -516,7 +529,7 @@ class ContentService:
             query = public if query is None else AllOf((query, public))
         elif caller.role != ORG_ADMIN:
             owner = caller.username
-        return self.store.items.page(query=query, owner=owner, sort_field=sort_field.lower(),
+        return self.store.items.page(query=query, owner=owner, sort_field=column,
                                      descending=descending, offset=offset,
                                      limit=min(limit, MAX_PAGE))
 
@@ -529,12 +542,9 @@ class ContentService:
             parts.append(Term("status", status, exact=True))
         if item_type:
             parts.append(Term("type", item_type, exact=True))
-        if sort_field.lower() not in ITEM_SORT_COLUMNS:
-            raise InvalidParameterError("sortField", f"'sortField' must be one of "
-                                        f"{', '.join(ITEM_SORT_COLUMNS)}")
         return self.store.items.page(
             query=AllOf(tuple(parts)), owner=None if caller.role == ORG_ADMIN
-            else caller.username, sort_field=sort_field.lower(), descending=descending,
+            else caller.username, sort_field=sort_column(sort_field), descending=descending,
             offset=offset, limit=min(limit, MAX_PAGE))
 
     # -- changing ------------------------------------------------------------------------------
