@@ -29,6 +29,7 @@ from gistasks.notebooks import (
     Outcome,
     read_notebook,
 )
+from gistasks.notebooks.engine import remove_abandoned_runtime_dirs
 from tests.notebooks import gone, notebook_bytes, stream_text, wait_until
 
 PID_CELL = "import os\nprint('pid', os.getpid())"
@@ -334,6 +335,9 @@ def test_kernels_do_not_outlive_a_server_that_ends_without_shutdown(how: str) ->
     else:  # SIGKILL: ipykernel sees its parent gone (JPY_PARENT_PID) within about a second
         assert done.returncode == -9
         assert wait_until(lambda: gone(pid), 5)
+        # and the next engine made on this machine removes what the dead one left
+        assert Path(runtime_dir) in remove_abandoned_runtime_dirs(Path(runtime_dir).parent)
+        assert not Path(runtime_dir).exists()
 
 
 # -- the pool ----------------------------------------------------------------------------

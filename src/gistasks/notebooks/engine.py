@@ -98,6 +98,32 @@ are, the locale, the time zone, certificates and proxies; never the server's own
 (``GISTASKS_*``, database URLs, keys)."""
 
 
+RUNTIME_PREFIX = "gistasks-nb-"
+OWNER_FILE = "owner.pid"
+
+
+def remove_abandoned_runtime_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the temporary runtime directories of engines whose process is gone (a server
+    killed without its shutdown leaves one: connection files, sockets, profiles); the ones
+    removed. Only this user's directories that name their owner's pid are looked at."""
+    removed = []
+    for path in Path(parent or tempfile.gettempdir()).glob(RUNTIME_PREFIX + "*"):
+        try:
+            if path.is_symlink() or path.stat().st_uid != os.getuid():
+                continue
+            pid = int((path / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except PermissionError:  # alive, someone else's
+            pass
+    return removed
+
+
 class NoSlotError(RuntimeError):
     """No run slot became free within the wait (every allowed kernel is executing)."""
 
@@ -127,7 +153,8 @@ class EngineConfig:
     """Variables every kernel gets in addition (a run's own ``env`` overrides them)."""
     runtime_dir: Path | None = None
     """Where connection files and sockets go (made private, 0700); None: a fresh temporary
-    directory, removed at shutdown."""
+    directory, removed at shutdown (or by the next engine made, should this process die
+    without one)."""
     transport: str = "auto"
     """``ipc`` (Unix sockets), ``tcp`` (127.0.0.1) or ``auto`` (ipc when the path fits)."""
 
@@ -240,7 +267,9 @@ class NotebookEngine:
         self.limits = config.limits
         self._own_runtime = config.runtime_dir is None
         if config.runtime_dir is None:
-            self.runtime_dir = Path(tempfile.mkdtemp(prefix="gistasks-nb-"))
+            remove_abandoned_runtime_dirs()
+            self.runtime_dir = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+            (self.runtime_dir / OWNER_FILE).write_text(str(os.getpid()))
         else:
             self.runtime_dir = Path(config.runtime_dir).absolute()
             self.runtime_dir.mkdir(parents=True, exist_ok=True)
