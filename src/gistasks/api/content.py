@@ -60,8 +60,10 @@ ASYNC = Boolean("async", "Accepted for compatibility; the item is added at once.
 OVERWRITE = Boolean("overwrite", "Accepted for compatibility.")
 ACCESS = Text("access", "Accepted for compatibility: items are private to their owner.",
               choices=("private", "shared", "org", "public"))
+CLEAR_EMPTY = Boolean("clearEmptyFields", "`true`: on update, an empty field clears it (else "
+                      "it is kept).")
 ITEM_FIELDS = (TYPE, TITLE, TAGS, TYPE_KEYWORDS, DESCRIPTION, SNIPPET, URL, TEXT, FILE,
-               FILENAME, FILE_NAME, ACCESS)
+               FILENAME, FILE_NAME, ACCESS, CLEAR_EMPTY)
 PART_NUM = Integer("partNum", "The part's number, 1 to 10,000; the parts are joined in the "
                    "order of their numbers.", minimum=1, maximum=10_000, required=True)
 FOLDER_TITLE = Text("title", "The folder's name.", max_length=MAX_TITLE, required=True)
@@ -91,16 +93,18 @@ def item_json(item: ItemRecord) -> dict[str, Any]:
 
 
 def _fields(c: Call, *, for_update: bool = False) -> ItemFields:
+    """The item fields the request sets. On update an empty value keeps the field (the
+    official client sends ``typeKeywords`` and ``description`` empty on every update), unless
+    ``clearEmptyFields=true``."""
     form = c.form
+    clear = not for_update or form.value(CLEAR_EMPTY, False)
     out: dict[str, Any] = {}
     for param, key in ((TYPE, "type"), (TITLE, "title"), (TAGS, "tags"),
                        (TYPE_KEYWORDS, "type_keywords"), (DESCRIPTION, "description"),
                        (SNIPPET, "snippet"), (URL, "url"), (ACCESS, "access")):
         text = form.exact(param)
-        if text is not None and (text.strip() or not for_update or key != "type"):
-            out[key] = form.get(param) if param is ACCESS and text.strip() else text
-    if out.get("access") is None:
-        out.pop("access", None)
+        if text is not None and (text.strip() or (clear and key not in ("type", "access"))):
+            out[key] = form.get(param) if param is ACCESS else text
     text = form.exact(TEXT)
     if text is not None and (text or not for_update):
         out["text"] = text
@@ -197,7 +201,9 @@ async def search(c: CallDep) -> Response:
         c.caller_if_any(), q, start - 1, num, form.value(SORT_FIELD, "created"),
         form.value(SORT_ORDER, "asc") == "desc")
     next_start = start + len(found) if start - 1 + len(found) < total else -1
-    return render({"query": q, "total": total, "start": start, "num": len(found),
+    # ``num`` is the page size asked for, as the portal answers it: the official client
+    # counts results by it.
+    return render({"query": q, "total": total, "start": start, "num": num,
                    "nextStart": next_start, "results": [item_json(i) for i in found]},
                   c.f, "Search")
 

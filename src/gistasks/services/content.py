@@ -64,6 +64,9 @@ EXTENSION_TYPES = {".ipynb": "Notebook", ".csv": "CSV", ".gpkg": "GeoPackage",
                    ".docx": "Microsoft Word", ".png": "Image", ".jpg": "Image", ".txt": "Text",
                    ".sd": "Service Definition"}
 """The type of an item added without one, from its file's extension."""
+MISSING = "Item does not exist or is inaccessible."
+"""The portal's words for a missing item: the official client's ``content.get`` answers None
+for an error that says exactly this, and raises for anything else."""
 MAX_TITLE = 256
 MAX_TAGS = 128
 MAX_TAG = 256
@@ -303,7 +306,7 @@ class ContentService:
         item = self.store.items.get(item_id) if re.fullmatch(r"[0-9a-f]{32}", item_id) \
             else None
         if item is None:
-            raise NotFoundError(f"Item '{item_id}' does not exist or is inaccessible.")
+            raise NotFoundError(MISSING)
         if item.owner != caller.username and caller.role != ORG_ADMIN:
             raise ForbiddenError()
         return item
@@ -568,7 +571,7 @@ class ContentService:
         changes["modified"] = self.now_ms()
         found = self.store.items.update(item.id, **changes)
         if found is None:
-            raise NotFoundError(f"Item '{item.id}' does not exist or is inaccessible.")
+            raise NotFoundError(MISSING)
         self._log(item.owner, "item-update", item.id)
         return found
 
@@ -581,7 +584,7 @@ class ContentService:
         _sync_write(path, data)
         found = self.store.items.update(item.id, size=len(data), modified=self.now_ms())
         if found is None:
-            raise NotFoundError(f"Item '{item.id}' does not exist or is inaccessible.")
+            raise NotFoundError(MISSING)
         return found
 
     def move(self, item: ItemRecord, folder: str | None) -> ItemRecord:
@@ -598,7 +601,7 @@ class ContentService:
     def delete(self, item: ItemRecord) -> None:
         """Delete the item with its file; the tasks that run on it are disabled."""
         if not self.store.items.delete(item.id):
-            raise NotFoundError(f"Item '{item.id}' does not exist or is inaccessible.")
+            raise NotFoundError(MISSING)
         self._gone(item)
 
     def _gone(self, item: ItemRecord) -> None:
