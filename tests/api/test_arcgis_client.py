@@ -28,6 +28,8 @@ pytestmark = pytest.mark.timeout(900)  # the first run builds the arcgis venv (~
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, USER_PASSWORD, _ = ERIN
+NORA = ("nora", "noras pass 1", "org_publisher")
+"""The user of the content side."""
 ADMIN_PASSWORD = "admin pass 1"
 SCRIPT_TIMEOUT_S = 300
 
@@ -44,7 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, arcgis_python: Path) -> Ite
     data_dir = tmp_path_factory.mktemp("arcgis-client")
     write_services(data_dir)
     # Notebooks run in the client's interpreter, so that a cell can sign in with GIS("home").
-    srv = start_with_users(data_dir, ERIN, env={"GISTASKS_NOTEBOOK_PYTHON": str(arcgis_python)})
+    srv = start_with_users(data_dir, ERIN, NORA,
+                           env={"GISTASKS_NOTEBOOK_PYTHON": str(arcgis_python)})
     yield srv
     stop(srv)
 
@@ -52,10 +55,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, arcgis_python: Path) -> Ite
 class ScriptRun:
     """``tests/support/arcgis_scripts/<name>.py`` running in the arcgis venv, started at once."""
 
-    def __init__(self, python: Path, name: str, server: Server) -> None:
+    def __init__(self, python: Path, name: str, server: Server,
+                 user: tuple[str, str] = (USER, USER_PASSWORD)) -> None:
         self.name = name
-        env = {**os.environ, "ARCGIS_TEST_URL": server.url, "ARCGIS_TEST_USER": USER,
-               "ARCGIS_TEST_PASSWORD": USER_PASSWORD,
+        env = {**os.environ, "ARCGIS_TEST_URL": server.url, "ARCGIS_TEST_USER": user[0],
+               "ARCGIS_TEST_PASSWORD": user[1],
                "ARCGIS_TEST_ADMIN_PASSWORD": ADMIN_PASSWORD, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
             [str(python), "-m", f"tests.support.arcgis_scripts.{name}"], cwd=ROOT, env=env,
@@ -90,7 +94,9 @@ def client_runs(arcgis_python: Path, server: Server) -> Iterator[dict[str, Scrip
     system tasks, GP jobs), and the user side spends most of its time waiting for a minute
     boundary."""
     runs = {name: ScriptRun(arcgis_python, name, server)
-            for name in ("user_side", "admin_side", "gp_side", "content_side")}
+            for name in ("user_side", "admin_side", "gp_side")}
+    # Another user: the user side counts erin's tasks while this one schedules a notebook.
+    runs["content_side"] = ScriptRun(arcgis_python, "content_side", server, NORA[:2])
     yield runs
     for run in runs.values():
         run.stop()
@@ -213,8 +219,11 @@ def test_admin_client_lists_every_users_scheduled_tasks(user_side: Records) -> N
     r = step(user_side, "admin_lists_scheduled_tasks")
     ids = step(user_side, "count_list_search")["ids"]
     assert r["admin_class"] == "KubernetesAdmin"
-    assert r["tasks"] == sorted([USER, i] for i in ids.values())
-    assert r["active"] == sorted(ids.values())
+    # Every user's: erin's, and any the content side (nora) has at that moment.
+    assert [t for t in r["tasks"] if t[0] == USER] == sorted([USER, i] for i in ids.values())
+    assert {t[0] for t in r["tasks"]} <= {USER, NORA[0]}
+    theirs = {t[1] for t in r["tasks"] if t[0] != USER}
+    assert sorted(set(r["active"]) - theirs) == sorted(ids.values())
 
 
 def test_client_deletes_tasks(user_side: Records) -> None:
@@ -236,7 +245,7 @@ def test_admin_client_gets_the_kubernetes_administrator_api(admin_side: Records,
                                                             server: Server) -> None:
     r = step(admin_side, "sign_in")
     assert r["username"] == "admin" and r["admin_class"] == "KubernetesAdmin"
-    assert r["admin_url"] == f"{server.url}/admin" and r["admin_version"] == [11, 3, 0]
+    assert r["admin_url"] == f"{server.url}/admin" and r["admin_version"] == [12, 0, 0]
     assert r["tasks_class"] == "TaskManager"
     assert r["tasks_url"] == f"{server.url}/admin/system/tasks"
     # The one built-in system task, in the seed page's shape (only the ids differ).
@@ -408,7 +417,7 @@ def content_side(client_runs: dict[str, ScriptRun]) -> Records:
 def test_client_adds_a_notebook_in_parts_and_reads_it_back(content_side: Records) -> None:
     r = step(content_side, "add_notebook")
     assert r["item"]["class"] == "Item" and r["item"]["type"] == "Notebook"
-    assert r["item"]["title"] == "Greeting notebook" and r["item"]["owner"] == USER
+    assert r["item"]["title"] == "Greeting notebook" and r["item"]["owner"] == NORA[0]
     assert len(r["item"]["id"]) == 32
     assert r["data"]["cells"][0]["metadata"]["tags"] == ["parameters"]
 
@@ -431,7 +440,7 @@ def test_client_notebook_task_fires_with_its_parameters_and_signs_in_as_its_owne
     assert run["status"] == "succeeded", run
     assert run["scheduledTime"] % 60_000 == 0  # it fired on its minute
     assert r["sources"][1].splitlines()[1:] == ["greeting = 'hello'", "count = 21"]
-    assert r["outputs"][2][0]["text"] == [f"hello x21 from {USER}\n"]  # GIS("home") is erin
+    assert r["outputs"][2][0]["text"] == [f"hello x21 from {NORA[0]}\n"]  # GIS("home") is its owner
     assert r["outputs"][3][0]["data"]["text/plain"] == ["42"]
     assert r["page_has_output"] is True
     # updatePortalItem by default: the item now holds the executed notebook.
@@ -443,9 +452,21 @@ def test_client_user_report_returns_a_csv_item(content_side: Records) -> None:
     assert r["item"]["type"] == "Administrative Report" and r["item"]["owner"] == "admin"
     lines = r["data"].splitlines()
     assert lines[0].startswith("Username,Full Name,Email,Role")
-    assert {line.split(",")[0] for line in lines[1:]} == {"admin", USER}
+    assert {line.split(",")[0] for line in lines[1:]} == {"admin", USER, NORA[0]}
 
 
 def test_client_deletes_an_item(content_side: Records) -> None:
     r = step(content_side, "delete_item")
     assert r["deleted"] is True and r["search_after"] == []
+
+
+def test_client_runs_a_notebook_on_demand_through_the_notebook_server(
+        content_side: Records) -> None:
+    r = step(content_side, "execute_notebook_on_demand")
+    assert r["returned"] == "NotebookJob"
+    job = r["job"]
+    assert job["status"] == "COMPLETED" and job["type"] == "executeNotebook", job
+    assert job["inputs"]["notebookParameters"] == {"greeting": "on demand", "count": 2}
+    # It runs as who asked for it: GIS("home") in the notebook is the admin.
+    assert r["outputs"][1][0]["text"] == ["on demand x2 from admin\n"]
+    assert r["outputs"][2][0]["data"]["text/plain"] == ["4"]

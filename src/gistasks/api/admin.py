@@ -38,8 +38,10 @@ from gistasks.store.records import Scope, TaskRecord
 router = APIRouter()
 TASKS = "/system/tasks"
 TASK = TASKS + "/{task_id}"
-ADMIN_VERSION = "11.3"
-ADMIN_FULL_VERSION = "11.3.0"
+ADMIN_VERSION = "12.0"
+ADMIN_FULL_VERSION = "12.0.0"
+"""12: the official client finds the notebook server of a Kubernetes deployment from 12.0.0
+on (``KubernetesAdmin.notebooks``)."""
 OK: dict[str, Any] = {"status": "success", "success": True}
 ADMINS_ONLY = "Org admins only (403 otherwise)."
 

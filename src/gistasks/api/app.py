@@ -13,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gistasks import __version__
-from gistasks.api import admin, content, gp, gpadmin, oauth, ogcapi, sharing, user_tasks
+from gistasks.api import (
+    admin,
+    content,
+    gp,
+    gpadmin,
+    notebooks,
+    oauth,
+    ogcapi,
+    sharing,
+    user_tasks,
+)
 from gistasks.api.forms import BodyBudget, ClientGoneError, unread_body_format
 from gistasks.api.headers import SecurityHeaders
 from gistasks.api.openapi import build_openapi
@@ -87,7 +97,7 @@ def create_app(settings: Settings, services: Services | None = None,
                            (content.router, ""),
                            (gp.router, ""), (ogcapi.router, ""), (admin.router, "/admin"),
                            (admin.router, "/portaladmin"), (gpadmin.router, "/admin"),
-                           (gpadmin.router, "/portaladmin")):
+                           (gpadmin.router, "/portaladmin"), (notebooks.router, "/admin")):
         app.include_router(router, prefix=f"/{context}{prefix}")
     known = types if types is not None else (services.types if services else
                                              Registry.default())

@@ -131,6 +131,20 @@ async def portals_self(c: CallDep) -> Response:
     return render(payload, c.f, "Portal")
 
 
+@route(router, "/sharing/rest/portals/{portal_id}/servers", READ, Endpoint(
+    "The portal's servers", "Servers", tag=TAG,
+    description="This server, as the notebook server the official client looks for "
+    "(`serverFunction` NotebookServer): `admin/notebooks/executeNotebook` runs a notebook "
+    "item on demand."))
+async def portal_servers(c: CallDep, portal_id: str) -> Response:
+    c.caller()
+    base = portal_url(c)
+    return render({"servers": [{
+        "id": "gistasks", "name": urlsplit(base).netloc, "url": base, "adminUrl": base,
+        "isHosted": False, "serverType": "ArcGIS", "serverRole": "FEDERATED_SERVER",
+        "serverFunction": "NotebookServer"}]}, c.f, "Servers")
+
+
 @route(router, "/sharing/rest/community/users/{username}", READ, Endpoint(
     "A user", "User", tag=TAG,
     description="The user themselves and org admins only; an unknown user is error 400."))

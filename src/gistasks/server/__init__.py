@@ -117,6 +117,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     services = build(settings, store, engine_settings, job_host=True)
     services.tasks.upgrade_secrets()
     services.runs.forget_outputs()
+    services.notebook_jobs.recover()
     services.content.clean_staging()
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)

@@ -15,6 +15,7 @@ from gistasks.services.auth import AuthService, SignInGuard
 from gistasks.services.content import ContentService
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
+from gistasks.services.notebook_jobs import NotebookJobService
 from gistasks.services.oauth import AppService, OAuthService
 from gistasks.services.reports import ReportService
 from gistasks.services.runs import RunService
@@ -39,6 +40,7 @@ class Services:
     geoprocessing: GeoprocessingService
     content: ContentService
     reports: ReportService
+    notebook_jobs: NotebookJobService
     engine: Engine
     jobs: JobRunning
 
@@ -60,6 +62,9 @@ class Services:
                    oauth=OAuthService(store, auth, apps),
                    limits=limits, tasks=tasks, content=content,
                    reports=ReportService(store, content, engine.now_ms),
+                   notebook_jobs=NotebookJobService(store, engine.types, settings.data_dir,
+                                                    engine.node, engine.now_ms,
+                                                    lambda: settings.base_url),
                    runs=RunService(store, engine, settings.data_dir),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gistasks.store._db import Database, new_id
 from gistasks.store.fires import FireStore, Planner
-from gistasks.store.items import ItemStore, ReportStore
+from gistasks.store.items import ItemStore, NotebookJobStore, ReportStore
 from gistasks.store.jobs import JobStore
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
@@ -41,6 +41,7 @@ class Store:
         self.jobs = JobStore(self.db)
         self.items = ItemStore(self.db)
         self.reports = ReportStore(self.db)
+        self.notebook_jobs = NotebookJobStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

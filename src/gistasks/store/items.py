@@ -29,10 +29,11 @@ from gistasks.store.records import (
     AnyOf,
     FolderRecord,
     ItemRecord,
+    NotebookJobRecord,
     Query,
     Term,
 )
-from gistasks.store.schema import activity, folders, gp_jobs, items, runs, tasks
+from gistasks.store.schema import activity, folders, gp_jobs, items, notebook_jobs, runs, tasks
 
 ITEM_SORT_COLUMNS = ("created", "modified", "title", "type", "owner", "size")
 _BY_ID = select(items).where(items.c.id == bindparam("id"))
@@ -249,3 +250,49 @@ class ReportStore:
                                 .where(activity.c.action == "signin")
                                 .group_by(activity.c.username)).all()
         return {r[0].lower(): int(r[1]) for r in rows}
+
+
+class NotebookJobStore:
+    """Every statement on ``notebook_jobs``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def insert(self, job: NotebookJobRecord) -> None:
+        with self.db.write() as conn:
+            conn.execute(insert(notebook_jobs).values(**asdict(job)))
+
+    def get(self, job_id: str) -> NotebookJobRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(notebook_jobs).where(notebook_jobs.c.id == job_id)).first()
+        return None if row is None else NotebookJobRecord(*row)
+
+    def update(self, job_id: str, **values: Any) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(notebook_jobs).where(notebook_jobs.c.id == job_id)
+                         .values(**values))
+
+    def page(self, owner: str | None, offset: int, limit: int
+             ) -> tuple[int, list[NotebookJobRecord]]:
+        """(how many, the page of them newest first) of ``owner``'s jobs (everyone's: None)."""
+        where: list[ColumnElement[bool]] = [] if owner is None else [
+            notebook_jobs.c.owner == owner]
+        with self.db.read() as conn:
+            total = int(conn.execute(select(func.count()).select_from(notebook_jobs)
+                                     .where(*where)).scalar_one())
+            rows = conn.execute(select(notebook_jobs).where(*where)
+                                .order_by(notebook_jobs.c.created.desc(),
+                                          notebook_jobs.c.id.desc())
+                                .offset(offset).limit(limit)).all()
+        return total, [NotebookJobRecord(*r) for r in rows]
+
+    def end_unfinished(self, node: str | None, now: int, text: str) -> int:
+        """Fail the jobs of ``node`` (every node's: None) that had not ended (the server
+        stopped under them); how many."""
+        where: list[ColumnElement[bool]] = [
+            notebook_jobs.c.status.in_(("SUBMITTED", "EXECUTING"))]
+        if node is not None:
+            where.append(notebook_jobs.c.node == node)
+        with self.db.write() as conn:
+            return int(conn.execute(update(notebook_jobs).where(*where).values(
+                status="FAILED", result=text, ended=now)).rowcount)

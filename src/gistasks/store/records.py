@@ -423,3 +423,21 @@ class NotOf:
 
 Query = Term | AllOf | AnyOf | NotOf
 """An item search, as the content service parses the portal's ``q`` syntax."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotebookJobRecord:
+    """A notebook run asked for on demand (the Notebook Server's ``executeNotebook``):
+    ``status`` is ``SUBMITTED``, ``EXECUTING``, ``COMPLETED`` or ``FAILED``."""
+
+    id: str
+    owner: str
+    item_id: str
+    status: str
+    parameters: str
+    result: str
+    url: str
+    node: str | None
+    created: int
+    started: int | None
+    ended: int | None

@@ -205,3 +205,20 @@ activity = Table(
     Column("target", String(256), nullable=False, default=""),
 )
 Index("ix_activity_at", activity.c.at)
+
+notebook_jobs = Table(
+    "notebook_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("item_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # SUBMITTED, EXECUTING, COMPLETED, FAILED
+    Column("parameters", Text, nullable=False, default="{}"),
+    Column("result", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("node", String(128)),
+    Column("created", BigInteger, nullable=False),
+    Column("started", BigInteger),
+    Column("ended", BigInteger),
+)
+Index("ix_notebook_jobs_owner", notebook_jobs.c.owner, notebook_jobs.c.created)

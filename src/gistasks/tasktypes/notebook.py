@@ -60,6 +60,11 @@ def run_folder(data_dir: Path, run_id: str) -> Path:
     return data_dir / "runs" / run_id
 
 
+def job_folder(data_dir: Path, job_id: str) -> Path:
+    """Where an on-demand run's (``executeNotebook``'s) executed notebook is kept."""
+    return data_dir / "notebook-jobs" / job_id
+
+
 class ExecuteNotebook(TaskType):
     name = "ExecuteNotebook"
     privilege = SCHEDULE_NOTEBOOKS
@@ -86,8 +91,19 @@ class ExecuteNotebook(TaskType):
 
     def execute(self, ctx: RunContext) -> RunOutcome:
         d = self.deployment
+        if d.data_dir is None:
+            return RunOutcome(RunStatus.FAILED, "this server does not run notebooks")
+        page = (f"{d.public_url}/sharing/rest/community/users/{ctx.owner}/tasks/{ctx.task_id}"
+                f"/runs/{ctx.run_id}/{PAGE_FILE}")
+        return self.run_notebook(ctx, run_folder(d.data_dir, ctx.run_id), page)
+
+    def run_notebook(self, ctx: RunContext, out: Path, page_url: str) -> RunOutcome:
+        """Run the notebook of ``ctx`` (its item, its owner, its parameters), keep the
+        executed notebook in ``out`` (``notebook.ipynb``, ``notebook.html``), whose page
+        ``page_url`` serves; the outcome, with ``page_url`` once there is something to see."""
+        d = self.deployment
         engine, items = d.notebooks, d.items
-        if engine is None or items is None or d.data_dir is None or d.token_for is None:
+        if engine is None or items is None or d.token_for is None:
             return RunOutcome(RunStatus.FAILED, "this server does not run notebooks")
         try:
             parameters = self.validate(ctx.parameters)
@@ -101,7 +117,6 @@ class ExecuteNotebook(TaskType):
                 return RunOutcome(RunStatus.FAILED, "the run was stopped while it waited for "
                                   "a notebook kernel")
             slot = engine.acquire(WAIT_SLICE_S)
-        out = run_folder(d.data_dir, ctx.run_id)
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
         auth = out / AUTH_FILE
         try:
@@ -121,17 +136,15 @@ class ExecuteNotebook(TaskType):
         executed = result.notebook_bytes()
         (out / NOTEBOOK_FILE).write_bytes(executed)
         (out / PAGE_FILE).write_text(to_html(result.notebook), encoding="utf-8")
-        url = (f"{d.public_url}/sharing/rest/community/users/{ctx.owner}/tasks/{ctx.task_id}"
-               f"/runs/{ctx.run_id}/{PAGE_FILE}")
         if result.outcome is not Outcome.SUCCEEDED:
-            return RunOutcome(RunStatus.FAILED, result.message, url)
+            return RunOutcome(RunStatus.FAILED, result.message, page_url)
         if parameters["updatePortalItem"]:
             try:
                 items.replace_data(ctx.owner, ctx.item_id or "", executed)
             except (LookupError, PermissionError, ValueError) as exc:
                 return RunOutcome(RunStatus.FAILED, f"The notebook ran, but its item could not "
-                                  f"be updated: {exc}", url)
-        return RunOutcome(RunStatus.SUCCEEDED, result.message, url)
+                                  f"be updated: {exc}", page_url)
+        return RunOutcome(RunStatus.SUCCEEDED, result.message, page_url)
 
     def _write_auth(self, path: Path, owner: str) -> None:
         """The owner's identity for ``GIS("home")``: this server's URL and a short-lived

@@ -119,6 +119,22 @@ def main() -> None:
         r["data"] = Path(data).read_text() if isinstance(data, str) and \
             Path(data).is_file() else data
 
+    with steps.step("execute_notebook_on_demand") as r:
+        from arcgis.notebook import execute_notebook
+
+        admin = GIS(url, "admin", admin_password, verify_cert=False)
+        nb_item = admin.content.get(item.id)  # type: ignore[union-attr]
+        started = execute_notebook(nb_item, gis=admin, future=True,
+                                   parameters={"greeting": "on demand", "count": 2},
+                                   update_portal_item=False)
+        r["returned"] = type(started).__name__
+        job = started.result() if hasattr(started, "result") else started
+        r["job"] = dict(job) if isinstance(job, dict) else str(job)
+        if isinstance(job, dict) and job.get("results", {}).get("executedNotebookUrl"):
+            executed = admin.session.get(
+                job["results"]["executedNotebookUrl"].replace(".html", ".ipynb")).json()
+            r["outputs"] = [c.get("outputs") for c in executed["cells"]]
+
     with steps.step("delete_item") as r:
         assert item is not None
         r["deleted"] = item.delete()

@@ -1,5 +1,5 @@
 """Portal content: folders and items (their files live in the data directory), the activity
-record the reports read, and why a task was disabled.
+record the reports read, why a task was disabled, and on-demand notebook jobs.
 
 Revision ID: 0006
 Revises: 0005
@@ -59,9 +59,25 @@ def upgrade() -> None:
     op.create_index("ix_activity_at", "activity", ["at"])
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("state_reason", sa.Text, nullable=False, server_default=""))
+    op.create_table(
+        "notebook_jobs",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(128), nullable=False),
+        sa.Column("item_id", sa.String(32), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("parameters", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("result", sa.Text, nullable=False, server_default=""),
+        sa.Column("url", sa.Text, nullable=False, server_default=""),
+        sa.Column("node", sa.String(128)),
+        sa.Column("created", sa.BigInteger, nullable=False),
+        sa.Column("started", sa.BigInteger),
+        sa.Column("ended", sa.BigInteger),
+    )
+    op.create_index("ix_notebook_jobs_owner", "notebook_jobs", ["owner", "created"])
 
 
 def downgrade() -> None:
+    op.drop_table("notebook_jobs")
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("state_reason")
     op.drop_table("activity")
