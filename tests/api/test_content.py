@@ -52,7 +52,7 @@ class Client:
     def get(self, path: str, **params: Any) -> Any:
         return self.http.get(self.url(path), params={"f": "json", **params}).json()
 
-    def post(self, path: str, files: dict[str, Any] | None = None, **form: Any) -> Any:
+    def post(self, path: str, files: Any = None, **form: Any) -> Any:
         return self.http.post(self.url(path), data={"f": "json", **form}, files=files).json()
 
     def add(self, folder: str = "", files: dict[str, Any] | None = None, **form: Any) -> str:

@@ -95,7 +95,7 @@ def main() -> None:
         assert task is not None
 
         def finished() -> Any:
-            runs = [x.properties for x in task.runs]  # type: ignore[union-attr]
+            runs = [x.properties for x in task.runs]
             return [x for x in runs if x.get("status") not in ("scheduled", "executing")]
 
         done = wait_for(finished, 150, 1.0)
@@ -106,7 +106,7 @@ def main() -> None:
             ipynb = gis.session.get(done[0]["url"].replace(".html", ".ipynb")).json()
             r["sources"] = ["".join(c["source"]) for c in ipynb["cells"]]
             r["outputs"] = [c.get("outputs") for c in ipynb["cells"]]
-            data = gis.content.get(item.id).get_data()  # type: ignore[union-attr]
+            data = gis.content.get(item.id).get_data()
             r["item_data"] = json.loads(Path(data).read_text()) if isinstance(data, str) \
                 and Path(data).is_file() else data
         task.delete()
@@ -123,7 +123,7 @@ def main() -> None:
         from arcgis.notebook import execute_notebook
 
         admin = GIS(url, "admin", admin_password, verify_cert=False)
-        nb_item = admin.content.get(item.id)  # type: ignore[union-attr]
+        nb_item = admin.content.get(item.id)
         started = execute_notebook(nb_item, gis=admin, future=True,
                                    parameters={"greeting": "on demand", "count": 2},
                                    update_portal_item=False)
