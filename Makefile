@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
 DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
-.PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api bench-gp deps-test deps-debian clean
+.PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api bench-gp bench-notebooks deps-test deps-debian clean
 
 $(BIN)/gistasks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ bench-api: deps-test
 	$(BIN)/python benchmarks/api_bench.py
 
 # pygeoapi runs in a venv of its own under ~/.cache/gistasks-bench, on a throwaway PostgreSQL.
+bench-notebooks: deps-test
+	$(BIN)/python benchmarks/notebook_bench.py
+
 bench-gp: deps-test
 	$(BIN)/python benchmarks/gp_bench.py
 
