@@ -67,7 +67,7 @@ def wait_for_runs(server: Server, tok: str, task_id: str, count: int = 1) -> lis
 def test_admin_root_answers_admins_in_both_places(server: Server, admin: str) -> None:
     for root in ("admin", "portaladmin"):
         body = adm(server, "", admin, root=root)
-        assert body["fullVersion"] == "11.3.0" and "system" in body["resources"]  # type: ignore[operator]
+        assert body["fullVersion"] == "12.0.0" and "system" in body["resources"]  # type: ignore[operator]
     assert adm(server, "/system", admin)["resources"] == ["tasks", "limits"]
 
 
