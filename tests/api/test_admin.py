@@ -271,10 +271,28 @@ def test_bad_limits_are_refused_and_nothing_changes(server: Server, admin: str,
     assert adm(server, "/system/limits", admin) == before
 
 
+NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                       "nbformat_minor": 5}).encode()
+_ITEMS: dict[tuple[str, str], str] = {}
+
+
+def notebook_item(server: Server, user: str, tok: str) -> str:
+    """A Notebook item of ``user`` (one per server), for the tasks that need one."""
+    key = (server.url, user)
+    if key not in _ITEMS:
+        answer = httpx.post(f"{server.url}/sharing/rest/content/users/{user}/addItem",
+                            verify=False, data={"f": "json", "title": "nb"},
+                            files={"file": ("nb.ipynb", NOTEBOOK)},
+                            headers={"X-Esri-Authorization": f"Bearer {tok}"}).json()
+        _ITEMS[key] = answer["id"]
+    return _ITEMS[key]
+
+
 def sharing_create(server: Server, user: str, tok: str, **form: str) -> dict[str, object]:
+    item = form.pop("itemId") if "itemId" in form else notebook_item(server, user, tok)
     answer: dict[str, object] = httpx.post(
         f"{server.url}/sharing/rest/community/users/{user}/tasks/createTask", verify=False,
-        data={"f": "json", "type": "ExecuteNotebook", "itemId": "nb", **EVERY_MINUTE, **form},
+        data={"f": "json", "type": "ExecuteNotebook", "itemId": item, **EVERY_MINUTE, **form},
         headers={"X-Esri-Authorization": f"Bearer {tok}"}).json()
     return answer
 
