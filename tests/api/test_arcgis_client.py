@@ -467,6 +467,6 @@ def test_client_runs_a_notebook_on_demand_through_the_notebook_server(
     job = r["job"]
     assert job["status"] == "COMPLETED" and job["type"] == "executeNotebook", job
     assert job["inputs"]["notebookParameters"] == {"greeting": "on demand", "count": 2}
-    # It runs as who asked for it: GIS("home") in the notebook is the admin.
-    assert r["outputs"][1][0]["text"] == ["on demand x2 from admin\n"]
+    # The admin ran nora's notebook; it runs as its owner: GIS("home") is nora, not the admin.
+    assert r["outputs"][1][0]["text"] == [f"on demand x2 from {NORA[0]}\n"]
     assert r["outputs"][2][0]["data"]["text/plain"] == ["4"]

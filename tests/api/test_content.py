@@ -327,3 +327,58 @@ def test_item_files_live_in_one_folder_per_item(erin: Client, server: Server) ->
     item_id = erin.add(files={"file": ("f.csv", b"1\n")})
     folder = Path(server.data_dir) / "content" / item_id
     assert [p.name for p in folder.iterdir()] == ["f.csv"]
+
+
+def test_an_upload_without_a_token_writes_nothing(server: Server) -> None:
+    staging = server.data_dir / "content" / ".staging"
+    big = b"z" * (MAX_UPLOAD_MB * 1024 * 1024 - 10)
+    answer = httpx.post(f"{server.url}/sharing/rest/content/users/erin/addItem", verify=False,
+                        data={"f": "json", "type": "CSV"}, files={"file": ("a.csv", big)})
+    assert error_of(answer.json())[0] == 499
+    bad = httpx.post(f"{server.url}/sharing/rest/content/users/erin/addItem", verify=False,
+                     data={"f": "json", "type": "CSV", "token": "forged"},
+                     files={"file": ("a.csv", big)})
+    assert error_of(bad.json())[0] == 498
+    assert list(staging.iterdir()) == []
+
+
+def test_a_deleted_folder_takes_its_items_files_and_disables_their_tasks(
+        erin: Client, server: Server) -> None:
+    folder = erin.post("content/users/erin/createFolder", title="Doomed")["folder"]
+    item_id = erin.add(folder["id"], files={"file": ("d.ipynb", json.dumps(NOTEBOOK).encode())})
+    task = erin.post("community/users/erin/tasks/createTask", type="ExecuteNotebook",
+                     itemId=item_id, minute="0", hour="3", dayOfMonth="*", month="*",
+                     dayOfWeek="?", **from_tomorrow())
+    assert erin.post(f"content/users/erin/{folder['id']}/delete")["success"] is True
+    assert not (server.data_dir / "content" / item_id).exists()
+    shown = erin.get(f"community/users/erin/tasks/{task['taskId']}")
+    assert shown["active"] is False and item_id in shown["stateReason"]
+
+
+def test_a_commit_with_a_missing_part_is_refused_and_the_upload_goes_on(erin: Client) -> None:
+    item_id = erin.add(type="CSV", multipart="true", fileName="gap.csv")
+    base = f"content/users/erin/items/{item_id}"
+    erin.post(f"{base}/addPart", files={"file": ("b", b"1\n")}, partNum="1")
+    erin.post(f"{base}/addPart", files={"file": ("b", b"3\n")}, partNum="3")
+    code, text = error_of(erin.post(f"{base}/commit"))
+    assert code == 400 and "[2]" in text
+    assert erin.get(f"{base}/status")["status"] == "partial"
+    erin.post(f"{base}/addPart", files={"file": ("b", b"2\n")}, partNum="2")
+    assert erin.post(f"{base}/commit")["success"] is True
+    assert erin.http.get(erin.url(f"content/items/{item_id}/data")).content == b"1\n2\n3\n"
+    code, _ = error_of(erin.post(f"{base}/addPart", files={"file": ("b", b"4\n")},
+                                 partNum="4"))
+    assert code == 400  # committed: no more parts
+
+
+def test_an_update_in_parts_keeps_the_old_file_readable_until_its_commit(erin: Client) -> None:
+    item_id = erin.add(files={"file": ("v1.csv", b"old\n")}, tags="keep")
+    base = f"content/users/erin/items/{item_id}"
+    assert erin.post(f"{base}/update", multipart="true", filename="v2.csv",
+                     typeKeywords="", description="")["success"] is True
+    assert erin.http.get(erin.url(f"content/items/{item_id}/data")).content == b"old\n"
+    erin.post(f"{base}/addPart", files={"file": ("p", b"new\n")}, partNum="1")
+    assert erin.post(f"{base}/commit")["success"] is True
+    item = erin.get(f"content/items/{item_id}")
+    assert (item["name"], item["size"], item["tags"]) == ("v2.csv", 4, ["keep"])
+    assert erin.http.get(erin.url(f"content/items/{item_id}/data")).content == b"new\n"

@@ -416,16 +416,21 @@ class MemoryItems:
             raise PermissionError(item_id)
         return dict(self.infos[item_id])
 
-    def data(self, owner: str, item_id: str) -> bytes:
+    def data(self, owner: str, item_id: str, max_bytes: int | None = None) -> bytes:
         self.info(owner, item_id)
+        if max_bytes is not None and len(self.blobs[item_id]) > max_bytes:
+            raise ValueError(f"{item_id} is larger than {max_bytes} bytes")
         return self.blobs[item_id]
 
     def folder(self, owner: str, item_id: str) -> Path:
         self.info(owner, item_id)
         return self.directory / item_id
 
-    def replace_data(self, owner: str, item_id: str, data: bytes) -> None:
-        self.info(owner, item_id)
+    def replace_data(self, owner: str, item_id: str, data: bytes,
+                     if_modified: int | None = None) -> None:
+        info = self.info(owner, item_id)
+        if if_modified is not None and info.get("modified") != if_modified:
+            raise ValueError("the item was changed while the run went on")
         self.blobs[item_id] = data
         self.writes += 1
 

@@ -92,21 +92,22 @@ def item_json(item: ItemRecord) -> dict[str, Any]:
     return ITEM(item)
 
 
-def _fields(c: Call, *, for_update: bool = False) -> ItemFields:
-    """The item fields the request sets. On update an empty value keeps the field (the
-    official client sends ``typeKeywords`` and ``description`` empty on every update), unless
-    ``clearEmptyFields=true``."""
+def _fields(c: Call) -> ItemFields:
+    """The item fields the request carries, as sent (the service decides what an empty one
+    means)."""
     form = c.form
-    clear = not for_update or form.value(CLEAR_EMPTY, False)
     out: dict[str, Any] = {}
     for param, key in ((TYPE, "type"), (TITLE, "title"), (TAGS, "tags"),
                        (TYPE_KEYWORDS, "type_keywords"), (DESCRIPTION, "description"),
-                       (SNIPPET, "snippet"), (URL, "url"), (ACCESS, "access")):
+                       (SNIPPET, "snippet"), (URL, "url")):
         text = form.exact(param)
-        if text is not None and (text.strip() or (clear and key not in ("type", "access"))):
-            out[key] = form.get(param) if param is ACCESS else text
+        if text is not None:
+            out[key] = text
+    access = form.get(ACCESS)
+    if access is not None:
+        out["access"] = access
     text = form.exact(TEXT)
-    if text is not None and (text or not for_update):
+    if text is not None:
         out["text"] = text
     name = form.get(FILENAME) or form.get(FILE_NAME)
     if name:
@@ -130,13 +131,8 @@ def _owner(c: Call, username: str) -> str:
 
 
 def _own_item(c: Call, username: str, item_id: str) -> ItemRecord:
-    """The item in a user's content path: the caller must be that user or an org admin,
-    and the item that user's."""
-    owner = _owner(c, username)
-    item = c.services.content.item(c.caller(), item_id)
-    if item.owner != owner:
-        raise ApiError(400, f"Item '{item_id}' does not belong to {owner}.")
-    return item
+    """The item in a user's content path (the caller that user or an org admin)."""
+    return c.services.content.user_item(c.caller(), _owner(c, username), item_id)
 
 
 def _user_content(c: Call, username: str, folder: str | None) -> Response:
@@ -213,16 +209,8 @@ async def search(c: CallDep) -> Response:
 
 def _add(c: Call, username: str, folder: str | None) -> Response:
     owner = _owner(c, username)
-    upload = _upload(c)
-    multipart = c.form.value(MULTIPART, False)
-    fields = _fields(c)
-    if multipart and upload is not None:
-        raise ApiError(400, "Invalid 'multipart'", ["With multipart=true the file follows "
-                                                    "in parts (addPart), not with addItem."])
-    if multipart and not fields.get("name"):
-        raise ApiError(400, "'filename' must be specified",
-                       ["A multipart upload names its file with 'filename'."])
-    item = c.services.content.add(owner, folder, upload, multipart, **fields)
+    item = c.services.content.add(owner, folder, _upload(c), c.form.value(MULTIPART, False),
+                                  **_fields(c))
     return render({"success": True, "id": item.id, "folder": item.folder_id or ""}, c.f,
                   "Item added")
 
@@ -269,8 +257,10 @@ def _item_operations(base: str) -> None:
         "Join an item's uploaded parts", "ItemDone", (*ITEM_FIELDS, JOB_TYPE), tag=TAG))
     async def commit(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
-        fields = _fields(c, for_update=True)
+        fields = _fields(c)
         fields.pop("text", None)
+        fields = {k: v for k, v in fields.items()  # type: ignore[assignment]
+                  if not isinstance(v, str) or v.strip()}
         done = await c.off_loop(c.services.content.commit, item, **fields)
         return render({"success": True, "id": done.id, "itemId": done.id}, c.f, "Committed")
 
@@ -294,7 +284,8 @@ def _item_operations(base: str) -> None:
         "Change an item", "ItemDone", (*ITEM_FIELDS, ASYNC, MULTIPART), tag=TAG, uploads=True))
     async def update(c: CallDep, username: str, item_id: str, folder_id: str = "") -> Response:
         item = _own_item(c, username, item_id)
-        done = c.services.content.update(item, _upload(c), **_fields(c, for_update=True))
+        done = c.services.content.update(item, _upload(c), c.form.value(MULTIPART, False),
+                                         c.form.value(CLEAR_EMPTY, False), **_fields(c))
         return render({"success": True, "id": done.id, "itemId": done.id}, c.f, "Updated")
 
     @route(router, base + "/delete", POST, Endpoint(

@@ -23,7 +23,7 @@ from anyio import CapacityLimiter
 from fastapi import Depends
 from starlette.requests import Request
 
-from gistasks.api.forms import BodyBudget, StagedFile, read_upload, read_values
+from gistasks.api.forms import BodyBudget, StagedFile, read_upload, read_values, require_token
 from gistasks.api.headers import when_done
 from gistasks.api.params import F_JSON, TOKEN, F, Form
 from gistasks.api.render import ApiError, output_format
@@ -166,7 +166,8 @@ async def call(request: Request) -> Call:
     if endpoint is not None and endpoint.uploads:
         values, held, uploads = await read_upload(
             request, settings.http, budget, services.content.staging,
-            settings.content.max_upload_bytes)
+            settings.content.max_upload_bytes,
+            None if identity is not None else require_token(services.auth.verify))
         if uploads:
             when_done(request.scope, partial(_remove, list(uploads.values())))
     else:

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -30,6 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from gistasks.api.render import ApiError
 from gistasks.config import HttpLimits
+from gistasks.services.errors import ServiceError, TokenRequiredError
 
 log = logging.getLogger("gistasks.http")
 
@@ -334,12 +336,17 @@ class StagedFile:
 
 
 async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
-                      staging: Path, max_file_bytes: int
+                      staging: Path, max_file_bytes: int,
+                      check_token: Callable[[str | None], None] | None = None
                       ) -> tuple[dict[str, str], int, dict[str, StagedFile]]:
     """The parameters of an upload request, and its file parts streamed to ``staging``
     (never held in memory; each at most ``max_file_bytes``, the rest of the body within the
     usual bounds). The caller removes the staged files it did not take. A body that is not
-    multipart is read as :func:`read_values` reads it."""
+    multipart is read as :func:`read_values` reads it.
+
+    ``check_token`` (when the caller's token is not known yet) is called with the body's
+    ``token`` field, or None, before the first byte of a file is written: it raises to
+    refuse the upload, so that nobody writes to the disk without signing in."""
     media, _ = parse_options_header(request.headers.get("content-type", ""))
     if request.method != "POST" or media.decode("latin-1").lower() != MULTIPART:
         plain, size = await read_values(request, limits, budget)
@@ -373,6 +380,9 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
     def on_headers_finished() -> None:
         _, params = parse_options_header(current.get("content-disposition", b""))
         if b"filename" in params:
+            if check_token is not None and not state.get("checked"):
+                check_token(values.items.get("token"))
+                state["checked"] = True
             path = staging / f"upload-{uuid.uuid4().hex}"
             state["out"] = open(path, "wb")  # noqa: SIM115 - closed at the part's end
             state["path"] = path
@@ -451,7 +461,7 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
         budget.give(held)
         if isinstance(exc, ClientDisconnect):
             raise ClientGoneError() from None
-        if isinstance(exc, ApiError):
+        if isinstance(exc, ApiError | ServiceError):
             raise
         if isinstance(exc, Exception):
             raise ApiError(400, "Invalid request body",
@@ -485,3 +495,14 @@ async def _sniff_rest(request: Request, bound: int) -> str:
         except ClientDisconnect:
             pass
     return ""
+
+
+def require_token(verify: Callable[[str], object]) -> Callable[[str | None], None]:
+    """A ``check_token`` for :func:`read_upload`: the token must be there and good."""
+
+    def check(token: str | None) -> None:
+        if not token:
+            raise TokenRequiredError()
+        verify(token)
+
+    return check

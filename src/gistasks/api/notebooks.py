@@ -39,9 +39,7 @@ SORT = Boolean("sortByDate", "Accepted for compatibility: newest first.")
 
 
 def _job_json(c: Call, job: NotebookJobRecord) -> dict[str, Any]:
-    import json
-
-    parameters = json.loads(job.parameters or "{}")
+    parameters = c.services.notebook_jobs.shown_parameters(job)
     out: dict[str, Any] = {
         "jobId": job.id, "id": job.id, "type": "executeNotebook", "status": job.status,
         "inputs": {"itemId": job.item_id, **parameters}, "username": job.owner,

@@ -62,6 +62,7 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
     engine.types.bind(Deployment(
         clean_gp_jobs=services.geoprocessing.clean,
         token_for=lambda username: services.auth.token_for(username, TASK_TOKEN_MINUTES),
+        token_for_minutes=services.auth.token_for,
         own_origins=tuple(own_origins(settings)),
         ca_file=str(cert) if cert.exists() else None,
         items=TaskItems(services.content),

@@ -64,7 +64,8 @@ class Services:
                    reports=ReportService(store, content, engine.now_ms),
                    notebook_jobs=NotebookJobService(store, engine.types, settings.data_dir,
                                                     engine.node, engine.now_ms,
-                                                    lambda: settings.base_url),
+                                                    lambda: settings.base_url,
+                                                    engine.secrets),
                    runs=RunService(store, engine, settings.data_dir),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),

@@ -83,6 +83,8 @@ MAX_FOLDERS = 1000
 CONTENT_DIR = "content"
 STAGING_DIR = ".staging"
 PARTS_DIR = ".parts"
+PENDING_NAME = ".name"
+"""In the parts folder: the name the file takes at commit."""
 TEXT_FILE = ".item-text"
 """Where a text item's text is kept, in its folder."""
 
@@ -311,6 +313,16 @@ class ContentService:
             raise ForbiddenError()
         return item
 
+    def user_item(self, caller: UserRecord, owner: str, item_id: str) -> ItemRecord:
+        """The item ``item_id`` in ``owner``'s content, for ``caller`` (``owner`` or an org
+        admin): ForbiddenError for another user's item, InvalidParameterError when it is not
+        ``owner``'s."""
+        item = self.item(caller, item_id)
+        if item.owner != owner:
+            raise InvalidParameterError("itemId", f"Item '{item_id}' does not belong to "
+                                        f"{owner}.")
+        return item
+
     def folder_of(self, owner: str, key: str | None) -> FolderRecord | None:
         """The owner's folder by id or title; None for the root (``None``, "", ``/``)."""
         if key in (None, "", "/", "root"):
@@ -343,10 +355,8 @@ class ContentService:
         folder = self.folder_of(owner, key)
         if folder is None:
             raise InvalidParameterError("folder", "The root folder cannot be deleted.")
-        doomed = [self.store.items.get(i) for i in self.store.items.delete_folder(folder.id)]
-        for item in doomed:
-            if item is not None:
-                self._gone(item)
+        for item in self.store.items.delete_folder(folder.id):
+            self._gone(item)
         return folder
 
     # -- adding --------------------------------------------------------------------------------
@@ -356,6 +366,9 @@ class ContentService:
         """Add an item for ``owner`` in ``folder`` (root: None): with a file (``upload``),
         with ``text``, with a ``url``, or nothing yet (``multipart``: its parts follow by
         ``add_part``, then ``commit``)."""
+        if multipart and (upload is not None or "text" in fields):
+            raise InvalidParameterError("multipart", "With multipart=true the file follows "
+                                        "in parts (addPart), not with addItem.")
         where = self.folder_of(owner, folder)
         name = file_name(fields.get("name") or (upload.filename if upload else "")) \
             if (upload or fields.get("name") or multipart) else ""
@@ -378,8 +391,12 @@ class ContentService:
             elif "text" in fields:
                 item = self._text(item, fields["text"])
             elif multipart:
+                if not name or (name == "data" and not fields.get("name")):
+                    raise MissingParameterError("fileName", "An upload in parts names its "
+                                                "file with 'fileName' (or 'filename').")
                 item = replace(item, name=name, data_kind="file")
                 (folder_dir / PARTS_DIR).mkdir(mode=0o700)
+                _sync_write(folder_dir / PARTS_DIR / PENDING_NAME, name.encode("utf-8"))
             self.store.items.insert(item)
         except BaseException:
             shutil.rmtree(folder_dir, ignore_errors=True)
@@ -432,15 +449,13 @@ class ContentService:
                                f"files of at most {limit} bytes (GISTASKS_MAX_UPLOAD_MB).")
 
     def _take(self, item: ItemRecord, upload: Upload, name: str) -> ItemRecord:
-        """Move a staged upload in as the item's file (replacing its old one)."""
+        """Move a staged upload in as the item's file ``name`` (the caller drops the old
+        data once the row says so)."""
         self._check_size(upload.size)
         folder_dir = self.root / item.id
+        if not folder_dir.is_dir():
+            raise NotFoundError(MISSING)
         os.replace(upload.path, folder_dir / name)
-        if item.name and item.name != name:
-            with contextlib.suppress(FileNotFoundError):
-                (folder_dir / item.name).unlink()
-        with contextlib.suppress(FileNotFoundError):
-            (folder_dir / TEXT_FILE).unlink()
         return replace(item, name=name, data_kind="file", size=upload.size)
 
     def _text(self, item: ItemRecord, text: str) -> ItemRecord:
@@ -462,6 +477,11 @@ class ContentService:
         held = sum(p.stat().st_size for p in parts.iterdir() if p.name != str(part_num))
         self._check_size(held + upload.size)
         os.replace(upload.path, parts / str(part_num))
+        now = self.store.items.get(item.id)
+        if now is None or now.status != ItemStatus.PARTIAL:  # committed meanwhile
+            with contextlib.suppress(FileNotFoundError):
+                (parts / str(part_num)).unlink()
+            raise RefusedError("add the part", "The item is not being uploaded in parts.")
 
     def parts(self, item: ItemRecord) -> list[int]:
         parts = self.root / item.id / PARTS_DIR
@@ -469,40 +489,76 @@ class ContentService:
             if parts.is_dir() else []
 
     def commit(self, item: ItemRecord, **fields: Unpack[ItemFields]) -> ItemRecord:
-        """Join the parts, in the order of their numbers, into the item's file."""
+        """Join the parts, 1 to N without a gap, into the item's file. The fields are checked
+        first; the item is taken out of ``partial`` atomically, so a second commit or a late
+        part is refused instead of racing this one; if joining fails, it is ``partial``
+        again with its parts."""
         if item.status != ItemStatus.PARTIAL:
             raise RefusedError("commit the item", "The item is not being uploaded in parts.")
+        changes = self._columns(fields)
         folder_dir = self.root / item.id
         numbers = self.parts(item)
         if not numbers:
             raise RefusedError("commit the item", "No part of the file was uploaded.")
+        if numbers != list(range(1, len(numbers) + 1)):
+            missing = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))[:10]
+            raise RefusedError("commit the item", f"Parts {missing} were not uploaded (parts "
+                               "are numbered from 1 without a gap).")
+        if not self.store.items.set_status_if(item.id, ItemStatus.PARTIAL,
+                                              ItemStatus.PROCESSING, self.now_ms()):
+            raise RefusedError("commit the item", "The item is not being uploaded in parts.")
         joined = self.staging / uuid.uuid4().hex
-        with open(joined, "wb") as out:
-            for n in numbers:
-                with open(folder_dir / PARTS_DIR / str(n), "rb") as part:
-                    shutil.copyfileobj(part, out, 1024 * 1024)
-            size = out.tell()
-            out.flush()
-            os.fsync(out.fileno())
         try:
-            updated = self._take(item, Upload(joined, item.name, size), item.name)
+            with open(joined, "wb") as out:
+                for n in numbers:
+                    with open(folder_dir / PARTS_DIR / str(n), "rb") as part:
+                        shutil.copyfileobj(part, out, 1024 * 1024)
+                size = out.tell()
+                out.flush()
+                os.fsync(out.fileno())
+            name = self._pending_name(item)
+            self._check_size(size)
+            os.replace(joined, folder_dir / f".{name}.new")
+            os.replace(folder_dir / f".{name}.new", folder_dir / name)
+        except BaseException:
+            self.store.items.update(item.id, status=ItemStatus.PARTIAL)
+            raise
         finally:
             with contextlib.suppress(FileNotFoundError):
                 joined.unlink()
-        shutil.rmtree(folder_dir / PARTS_DIR, ignore_errors=True)
-        changes = self._columns(fields)
-        changes.update(size=updated.size, data_kind="file", status=ItemStatus.COMPLETED,
+        changes.update(name=name, size=size, data_kind="file", status=ItemStatus.COMPLETED,
                        modified=self.now_ms())
         found = self.store.items.update(item.id, **changes)
-        assert found is not None
+        if found is None:
+            raise NotFoundError(MISSING)
+        self._drop_old(item, name)
+        shutil.rmtree(folder_dir / PARTS_DIR, ignore_errors=True)
         return found
+
+    def _pending_name(self, item: ItemRecord) -> str:
+        """The name the file uploaded in parts takes (an update in parts may rename it)."""
+        pending = self.root / item.id / PARTS_DIR / PENDING_NAME
+        with contextlib.suppress(FileNotFoundError):
+            return file_name(pending.read_text(encoding="utf-8"))
+        return item.name or "data"
+
+    def _drop_old(self, item: ItemRecord, kept: str) -> None:
+        """Remove the data the item had before, unless it is ``kept``."""
+        folder_dir = self.root / item.id
+        if item.data_kind == "file" and item.name and item.name != kept:
+            with contextlib.suppress(FileNotFoundError):
+                (folder_dir / item.name).unlink()
+        if item.data_kind == "text":
+            with contextlib.suppress(FileNotFoundError):
+                (folder_dir / TEXT_FILE).unlink()
 
     # -- reading -------------------------------------------------------------------------------
 
     def data_path(self, item: ItemRecord) -> Path | None:
         """The item's file (or its text's file); None when it has no data."""
-        if item.data_kind == "file" and item.status != ItemStatus.PARTIAL:
-            return self.root / item.id / item.name
+        if item.data_kind == "file" and item.name:
+            path = self.root / item.id / item.name
+            return path if item.status != ItemStatus.PARTIAL or path.is_file() else None
         if item.data_kind == "text":
             return self.root / item.id / TEXT_FILE
         return None
@@ -552,26 +608,44 @@ class ContentService:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def update(self, item: ItemRecord, upload: Upload | None = None,
-               **fields: Unpack[ItemFields]) -> ItemRecord:
-        """Change an item's fields and, with ``upload`` or ``text``, its data."""
+    def update(self, item: ItemRecord, upload: Upload | None = None, multipart: bool = False,
+               clear_empty: bool = False, **fields: Unpack[ItemFields]) -> ItemRecord:
+        """Change an item's fields and, with ``upload`` or ``text``, its data; with
+        ``multipart``, its new file follows in parts (``add_part``, ``commit``) and the old
+        one stays readable until then. An empty field keeps its value unless
+        ``clear_empty`` (the official client sends ``typeKeywords`` and ``description``
+        empty on every update)."""
+        if not clear_empty:
+            fields = {k: v for k, v in fields.items()  # type: ignore[assignment]
+                      if k == "text" or (isinstance(v, str) and v.strip())}
+        if multipart and (upload is not None or "text" in fields):
+            raise InvalidParameterError("multipart", "With multipart=true the file follows "
+                                        "in parts (addPart), not with the update.")
         changes = self._columns(fields)
         if fields.get("type"):
             changes["type"] = self._type(fields["type"], item.name)
-        if upload is not None:
+        if multipart:
+            name = file_name(fields.get("name") or item.name)
+            if not self.store.items.set_status_if(item.id, item.status, ItemStatus.PARTIAL,
+                                                  self.now_ms()):
+                raise RefusedError("update the item", "The item changed meanwhile; try "
+                                   "again.")
+            parts = self.root / item.id / PARTS_DIR
+            parts.mkdir(mode=0o700, exist_ok=True)
+            _sync_write(parts / PENDING_NAME, name.encode("utf-8"))
+        elif upload is not None:
             name = file_name(fields.get("name") or upload.filename or item.name)
             changed = self._take(item, upload, name)
             changes.update(name=changed.name, data_kind="file", size=changed.size)
         elif "text" in fields:
             changed = self._text(item, fields["text"])
-            if item.data_kind == "file" and item.name:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.root / item.id / item.name).unlink()
             changes.update(name="", data_kind="text", size=changed.size)
         changes["modified"] = self.now_ms()
         found = self.store.items.update(item.id, **changes)
         if found is None:
             raise NotFoundError(MISSING)
+        if not multipart and (upload is not None or "text" in fields):
+            self._drop_old(item, found.name if found.data_kind == "file" else "")
         self._log(item.owner, "item-update", item.id)
         return found
 
@@ -665,18 +739,25 @@ class TaskItems:
                 "name": item.name, "url": item.url, "size": item.size,
                 "modified": item.modified}
 
-    def data(self, owner: str, item_id: str) -> bytes:
+    def data(self, owner: str, item_id: str, max_bytes: int | None = None) -> bytes:
         item = self._item(owner, item_id)
         path = self.content.data_path(item)
         if path is None or not path.is_file():
             raise LookupError(f"Item '{item_id}' has no data.")
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise ValueError(f"Item '{item_id}' holds {path.stat().st_size} bytes, more than "
+                             f"the {max_bytes} this can read.")
         return path.read_bytes()
 
     def folder(self, owner: str, item_id: str) -> Path:
         return self.content.folder_path(self._item(owner, item_id))
 
-    def replace_data(self, owner: str, item_id: str, data: bytes) -> None:
-        self.content.replace_data(self._item(owner, item_id), data)
+    def replace_data(self, owner: str, item_id: str, data: bytes,
+                     if_modified: int | None = None) -> None:
+        item = self._item(owner, item_id)
+        if if_modified is not None and item.modified != if_modified:
+            raise ValueError("the item was changed while the run went on; its data was kept")
+        self.content.replace_data(item, data)
 
     def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
             status: str = "") -> str:

@@ -6,18 +6,30 @@ its status goes ``SUBMITTED`` → ``EXECUTING`` → ``COMPLETED`` or ``FAILED``,
 executed notebook (page and ``.ipynb``). Whoever may schedule notebooks may run their own
 items (an org admin anybody's). A job cut off by a stop of its node is ``FAILED`` with the
 reason when the node starts again.
+
+A job runs as the item's owner (an org admin who runs another user's notebook does not lend
+it the admin's identity), its parameters sealed at rest like a task's secrets and masked when
+shown. A user may have ``MAX_UNFINISHED`` jobs waiting or running; finished jobs are kept for
+``KEEP_DAYS`` days.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from gistasks.security.secretbox import SecretBox, mask
 from gistasks.services.auth import ORG_ADMIN
-from gistasks.services.errors import ForbiddenError, InvalidParameterError, NotFoundError
+from gistasks.services.errors import (
+    ForbiddenError,
+    InvalidParameterError,
+    NotFoundError,
+    RefusedError,
+)
 from gistasks.services.users import privileges
 from gistasks.store import Store
 from gistasks.store.records import NotebookJobRecord, RunStatus, UserRecord
@@ -26,13 +38,19 @@ from gistasks.tasktypes.notebook import SCHEDULE_NOTEBOOKS, ExecuteNotebook, job
 
 FINISHED = ("COMPLETED", "FAILED")
 OUTPUTS = ("notebook.html", "notebook.ipynb")
+MAX_UNFINISHED = 10
+"""Jobs one user may have submitted and not yet seen end."""
+KEEP_DAYS = 7
+"""Finished jobs (and what they kept) are forgotten after this long."""
 
 
 class NotebookJobService:
     """On-demand notebook runs, for the API and Python callers."""
 
     def __init__(self, store: Store, types: Registry, data_dir: Path, node: str,
-                 now_ms: Callable[[], int], base_url: Callable[[], str]) -> None:
+                 now_ms: Callable[[], int], base_url: Callable[[], str],
+                 secrets: SecretBox) -> None:
+        self.secrets = secrets
         self.store = store
         self.types = types
         self.data_dir = data_dir
@@ -73,9 +91,15 @@ class NotebookJobService:
             bad = "notebookParameters" if "notebookParameters" in str(exc) or \
                 "parameter" in str(exc).lower() else "parameters"
             raise InvalidParameterError(bad, str(exc)) from None
+        unfinished = self.store.notebook_jobs.unfinished(caller.username)
+        if unfinished >= MAX_UNFINISHED:
+            raise RefusedError("run the notebook", f"{caller.username} has {unfinished} "
+                               f"notebook jobs waiting or running, the most one may have")
         now = self.now_ms()
-        job = NotebookJobRecord(uuid.uuid4().hex, caller.username, item.id, "SUBMITTED",
-                                json.dumps(checked), "", "", self.node, now, None, None)
+        job_id = uuid.uuid4().hex
+        sealed = self.secrets.seal(checked, None, job_id)
+        job = NotebookJobRecord(job_id, caller.username, item.id, "SUBMITTED",
+                                json.dumps(sealed), "", "", self.node, now, None, None)
         self.store.notebook_jobs.insert(job)
         if background:
             threading.Thread(target=self.run, args=(job,), daemon=True,
@@ -92,8 +116,12 @@ class NotebookJobService:
         self.store.notebook_jobs.update(job.id, status="EXECUTING", started=self.now_ms())
         try:
             page = f"{self.job_url(job.id)}/notebook.html"
-            ctx = RunContext(job.id, "", self.now_ms(), job.owner, json.loads(job.parameters),
-                             job.item_id, None, cancel)
+            item = self.store.items.get(job.item_id)
+            if item is None:
+                raise LookupError("Item does not exist or is inaccessible.")
+            parameters = self.secrets.open(json.loads(job.parameters), job.id)
+            ctx = RunContext(job.id, "", self.now_ms(), item.owner, parameters, job.item_id,
+                             None, cancel)
             outcome = self._runner().run_notebook(ctx, job_folder(self.data_dir, job.id),
                                                   page)
             status = "COMPLETED" if outcome.status == RunStatus.SUCCEEDED else "FAILED"
@@ -135,7 +163,16 @@ class NotebookJobService:
             raise NotFoundError(f"Job '{job.id}' has no {name}.")
         return path
 
+    def shown_parameters(self, job: NotebookJobRecord) -> dict[str, object]:
+        """The job's parameters as answers show them: secrets masked."""
+        value = mask(json.loads(job.parameters or "{}"))
+        return value if isinstance(value, dict) else {}
+
     def recover(self) -> int:
-        """Fail the jobs this node was running when it stopped (at start)."""
-        return self.store.notebook_jobs.end_unfinished(
+        """At start: fail the jobs this node was running when it stopped, and forget the
+        finished jobs older than ``KEEP_DAYS`` with what they kept; how many failed."""
+        failed = self.store.notebook_jobs.end_unfinished(
             self.node, self.now_ms(), "The server stopped before the notebook finished.")
+        for job_id in self.store.notebook_jobs.forget(self.now_ms() - KEEP_DAYS * 86_400_000):
+            shutil.rmtree(job_folder(self.data_dir, job_id), ignore_errors=True)
+        return failed

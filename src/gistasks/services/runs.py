@@ -75,4 +75,6 @@ class RunService:
             if self.store.runs.get(folder.name) is None:
                 shutil.rmtree(folder, ignore_errors=True)
                 gone += 1
+            else:  # a token a run cut off by a crash left behind
+                (folder / ".nbauth.json").unlink(missing_ok=True)
         return gone

@@ -109,14 +109,22 @@ class ItemStore:
                 .order_by(folders.c.id != key)).first()
         return None if row is None else FolderRecord(*row)
 
-    def delete_folder(self, folder_id: str) -> list[str]:
-        """Delete a folder and its items' rows; the ids of those items."""
+    def delete_folder(self, folder_id: str) -> list[ItemRecord]:
+        """Delete a folder and its items' rows; the items, as they were."""
         with self.db.write() as conn:
-            ids = [r.id for r in conn.execute(select(items.c.id).where(
+            gone = [ItemRecord.from_row(r) for r in conn.execute(select(items).where(
                 items.c.folder_id == folder_id))]
             conn.execute(delete(items).where(items.c.folder_id == folder_id))
             conn.execute(delete(folders).where(folders.c.id == folder_id))
-        return ids
+        return gone
+
+    def set_status_if(self, item_id: str, expected: str, status: str, modified: int) -> bool:
+        """Change an item's status from ``expected`` to ``status``, atomically; False if it
+        was not ``expected`` (another request got there first)."""
+        with self.db.write() as conn:
+            return bool(conn.execute(update(items).where(
+                items.c.id == item_id, items.c.status == expected).values(
+                status=status, modified=modified)).rowcount)
 
     # -- items ------------------------------------------------------------------------------
 
@@ -285,6 +293,21 @@ class NotebookJobStore:
                                           notebook_jobs.c.id.desc())
                                 .offset(offset).limit(limit)).all()
         return total, [NotebookJobRecord(*r) for r in rows]
+
+    def unfinished(self, owner: str) -> int:
+        """How many of ``owner``'s jobs wait or run."""
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(notebook_jobs).where(
+                notebook_jobs.c.owner == owner,
+                notebook_jobs.c.status.in_(("SUBMITTED", "EXECUTING")))).scalar_one())
+
+    def forget(self, ended_before: int) -> list[str]:
+        """Delete the jobs that ended before ``ended_before``; their ids."""
+        with self.db.write() as conn:
+            ids = [r.id for r in conn.execute(select(notebook_jobs.c.id).where(
+                notebook_jobs.c.ended < ended_before))]
+            conn.execute(delete(notebook_jobs).where(notebook_jobs.c.ended < ended_before))
+        return ids
 
     def end_unfinished(self, node: str | None, now: int, text: str) -> int:
         """Fail the jobs of ``node`` (every node's: None) that had not ended (the server

@@ -78,14 +78,18 @@ class ItemAccess(Protocol):
     def info(self, owner: str, item_id: str) -> dict[str, Any]:
         """The item's JSON (``id``, ``type``, ``title``, ``owner``, ``name``, ``url`` …)."""
 
-    def data(self, owner: str, item_id: str) -> bytes:
-        """The item's data (its file, or its text)."""
+    def data(self, owner: str, item_id: str, max_bytes: int | None = None) -> bytes:
+        """The item's data (its file, or its text); ValueError, before reading it, when it
+        is larger than ``max_bytes``."""
 
     def folder(self, owner: str, item_id: str) -> Path:
         """The item's folder in the data directory (its file lives there)."""
 
-    def replace_data(self, owner: str, item_id: str, data: bytes) -> None:
-        """Write the item's data anew (atomically), keeping its name and type."""
+    def replace_data(self, owner: str, item_id: str, data: bytes,
+                     if_modified: int | None = None) -> None:
+        """Write the item's data anew (atomically), keeping its name and type; with
+        ``if_modified``, only if the item was not changed since (its ``modified``):
+        ValueError otherwise."""
 
     def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
             status: str = "") -> str:
@@ -103,6 +107,8 @@ class Deployment:
 
     clean_gp_jobs: Callable[[], str] | None = None
     """Remove the GP jobs past their age; returns the run's result text."""
+    token_for_minutes: Callable[[str, int], str] | None = None
+    """A token of a user that lives the given minutes (a notebook's ``GIS("home")``)."""
     token_for: Callable[[str], str] | None = None
     """A short-lived token of a user, for calls to this deployment's own services."""
     own_origins: tuple[str, ...] = ()

@@ -208,7 +208,9 @@ class UpdateInsightsWorkbook(TaskType):
         item_url = f"{public}/sharing/rest/content/items/{item_id}" if public else ""
         try:
             info = items.info(ctx.owner, item_id)
-            raw = items.data(ctx.owner, item_id)
+            raw = items.data(ctx.owner, item_id, MAX_ITEM_BYTES)
+        except ValueError as exc:
+            return Outcome(RunStatus.FAILED, str(exc), item_url)
         except LookupError:
             return Outcome(RunStatus.FAILED, f"the item {item_id!r} does not exist", item_url)
         except PermissionError:
@@ -239,7 +241,8 @@ class UpdateInsightsWorkbook(TaskType):
                 data["datasets"][index]["snapshot"] = {**snapshot, "refreshed": refreshed}
             if snapshots:
                 try:
-                    items.replace_data(ctx.owner, item_id, jsonsafe.dumps(data).encode())
+                    items.replace_data(ctx.owner, item_id, jsonsafe.dumps(data).encode(),
+                                       if_modified=info.get("modified"))
                 except (LookupError, PermissionError, OSError, ValueError) as exc:
                     return Outcome(RunStatus.FAILED, f"the item could not be written: {exc}",
                                    item_url)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from gistasks.notebooks import (
-    NotebookError,
     Outcome,
     parse_parameters,
     to_html,
@@ -44,6 +43,8 @@ WAIT_SLICE_S = 0.25
 NOTEBOOK_FILE = "notebook.ipynb"
 PAGE_FILE = "notebook.html"
 AUTH_FILE = ".nbauth.json"
+TOKEN_MARGIN_MINUTES = 10
+"""The owner's token for ``GIS("home")`` lives the run's time limit and this much more."""
 
 
 def _flag(parameters: dict[str, Any], name: str, default: bool) -> bool:
@@ -105,10 +106,12 @@ class ExecuteNotebook(TaskType):
         engine, items = d.notebooks, d.items
         if engine is None or items is None or d.token_for is None:
             return RunOutcome(RunStatus.FAILED, "this server does not run notebooks")
+        item_id = ctx.item_id or ""
         try:
             parameters = self.validate(ctx.parameters)
-            notebook = items.data(ctx.owner, ctx.item_id or "")
-            folder = items.folder(ctx.owner, ctx.item_id or "")
+            before = items.info(ctx.owner, item_id)["modified"]
+            notebook = items.data(ctx.owner, item_id, engine.limits.max_notebook_bytes)
+            folder = items.folder(ctx.owner, item_id)
         except (LookupError, PermissionError, ValueError) as exc:
             return RunOutcome(RunStatus.FAILED, str(exc))
         slot = None
@@ -117,9 +120,9 @@ class ExecuteNotebook(TaskType):
                 return RunOutcome(RunStatus.FAILED, "the run was stopped while it waited for "
                                   "a notebook kernel")
             slot = engine.acquire(WAIT_SLICE_S)
-        out.mkdir(parents=True, exist_ok=True, mode=0o700)
         auth = out / AUTH_FILE
         try:
+            out.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._write_auth(auth, ctx.owner)
             result = engine.run(
                 notebook, time_limit_s=d.notebook_time_limit_s,
@@ -127,10 +130,10 @@ class ExecuteNotebook(TaskType):
                 env={"NB_AUTH_FILE": str(auth), "GISTASKS_URL": d.public_url,
                      "GISTASKS_USER": ctx.owner},
                 save_injected_parameters=parameters["saveInjectedParameters"], slot=slot)
-        except NotebookError as exc:
-            slot.release()
+        except Exception as exc:  # the owner's token refused (disabled), a bad notebook...
             return RunOutcome(RunStatus.FAILED, f"The notebook cannot be run: {exc}")
         finally:
+            slot.release()  # the run has released it already; twice is harmless
             with contextlib.suppress(FileNotFoundError):
                 auth.unlink()
         executed = result.notebook_bytes()
@@ -140,10 +143,10 @@ class ExecuteNotebook(TaskType):
             return RunOutcome(RunStatus.FAILED, result.message, page_url)
         if parameters["updatePortalItem"]:
             try:
-                items.replace_data(ctx.owner, ctx.item_id or "", executed)
-            except (LookupError, PermissionError, ValueError) as exc:
-                return RunOutcome(RunStatus.FAILED, f"The notebook ran, but its item could not "
-                                  f"be updated: {exc}", page_url)
+                items.replace_data(ctx.owner, item_id, executed, if_modified=before)
+            except (LookupError, PermissionError, ValueError, OSError) as exc:
+                return RunOutcome(RunStatus.FAILED, f"The notebook ran, but its item was not "
+                                  f"updated: {exc}", page_url)
         return RunOutcome(RunStatus.SUCCEEDED, result.message, page_url)
 
     def _write_auth(self, path: Path, owner: str) -> None:
@@ -151,8 +154,11 @@ class ExecuteNotebook(TaskType):
         token, readable by this user only."""
         d = self.deployment
         assert d.token_for is not None
+        minutes = int(d.notebook_time_limit_s // 60) + TOKEN_MARGIN_MINUTES
+        token = d.token_for_minutes(owner, minutes) if d.token_for_minutes else \
+            d.token_for(owner)
         auth = {"privatePortalUrl": d.public_url, "publicPortalUrl": d.public_url,
-                "referer": "", "token": d.token_for(owner), "expiration": 60}
+                "referer": "", "token": token, "expiration": minutes}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(auth, f)
