@@ -31,6 +31,7 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn
     every request it received must have had the documented shape."""
     server = StandIn(tmp_path).start()
     monkeypatch.setenv(remote.CA_FILE_ENV, str(server.cert_file))
+    monkeypatch.setenv(remote.PRIVATE_HOSTS_ENV, "127.0.0.1")  # the stand-in is local
     monkeypatch.setattr(remote, "POLL_S", 0.05)
     yield server
     server.stop()
@@ -587,3 +588,19 @@ def test_insights_without_the_deployments_items_fails_saying_so() -> None:
     outcome = run(UpdateInsightsWorkbook(), {}, item_id=ITEM)
     assert outcome.status == RunStatus.FAILED
     assert "offers no portal items" in outcome.result
+
+
+
+def test_a_remote_type_does_not_call_an_internal_host_unless_allowed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(remote.PRIVATE_HOSTS_ENV, raising=False)
+    for url in ("https://127.0.0.1:9/server/rest/services/Hosted/S/SceneServer",
+                "https://169.254.169.254/server/rest/services/Hosted/S/SceneServer",
+                "https://10.1.2.3/server/rest/services/Hosted/S/SceneServer"):
+        outcome = run(ExecuteSceneCook(), {"service_url": url, "token": "secret-token"})
+        assert outcome.status == RunStatus.SUBMITFAILED, outcome
+        assert "internal address" in outcome.result and "secret-token" not in outcome.result
+    monkeypatch.setenv(remote.PRIVATE_HOSTS_ENV, "10.0.0.0/8")
+    outcome = run(ExecuteSceneCook(), {
+        "service_url": "https://127.0.0.1:9/server/rest/services/Hosted/S/SceneServer"})
+    assert "internal address" in outcome.result

@@ -25,7 +25,14 @@ from gistasks.jsonsafe import JsonError
 from gistasks.security.tokens import same_origin
 from gistasks.store.records import RunStatus
 from gistasks.tasktypes.base import Outcome, RunContext, TaskType
-from gistasks.tasktypes.remote import JOB_ID, TIMEOUT_S, call, follow_job, form_text
+from gistasks.tasktypes.remote import (
+    JOB_ID,
+    TIMEOUT_S,
+    call,
+    follow_job,
+    form_text,
+    refuse_internal,
+)
 
 
 class GPService(TaskType):
@@ -52,6 +59,8 @@ class GPService(TaskType):
                 # longer than any one token lives.
                 request.headers["X-Esri-Authorization"] = f"Bearer {token_for(ctx.owner)}"
             hooks["request"] = [sign]
+        elif not own:  # another server: not one inside this server's network
+            hooks["request"] = [refuse_internal]
         verify: Any = (d.ca_file or True) if own else True
         form = {k: form_text(v) for k, v in ctx.parameters.items()}
         form["f"] = "json"

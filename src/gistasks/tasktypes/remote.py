@@ -34,6 +34,7 @@ and UpdateInsightsWorkbook (all of it). The contract:
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -72,6 +73,10 @@ SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 """An id put in a URL path (item ids, job template ids): no slash, no dot-segment."""
 
 CA_FILE_ENV = "GISTASKS_REMOTE_CA_FILE"
+PRIVATE_HOSTS_ENV = "GISTASKS_REMOTE_PRIVATE_HOSTS"
+"""Hosts (names, addresses or networks, comma-separated; ``*``: any) on the loopback,
+private, link-local or otherwise internal addresses that the remote types may call. None by
+default: a task cannot make the server reach its own network (server-side request forgery)."""
 AUTH_HEADER = "X-Esri-Authorization"
 REFERER = "gistasks"
 """The referer a generated token is bound to, sent with every request that carries it."""
@@ -227,7 +232,8 @@ class Remote:
         self.credentials = credentials
         self._secrets = [s for s in (credentials.token, credentials.password) if s]
         self.client = httpx.Client(verify=tls_context(), timeout=TIMEOUT_S,
-                                   follow_redirects=False)
+                                   follow_redirects=False,
+                                   event_hooks={"request": [refuse_internal]})
 
     def __enter__(self) -> Remote:
         return self
@@ -268,6 +274,53 @@ class Remote:
             if len(secret) >= 4:
                 result, url = result.replace(secret, MASK), url.replace(secret, MASK)
         return Outcome(outcome.status, result, url)
+
+
+def _allowed_internal() -> list[str]:
+    return [h.strip().lower() for h in os.environ.get(PRIVATE_HOSTS_ENV, "").split(",")
+            if h.strip()]
+
+
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def refuse_internal(request: Any) -> None:
+    """Before a request leaves: refuse a host that resolves to an internal address (loopback,
+    private, link-local, reserved …) unless ``GISTASKS_REMOTE_PRIVATE_HOSTS`` names it, as an
+    error that nothing was sent (the run is ``submitfailed``)."""
+    import socket
+
+    import httpx
+
+    host = str(request.url.host).strip("[]").lower()
+    allowed = _allowed_internal()
+    if "*" in allowed or host in allowed:
+        return
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(
+            host, request.url.port or 443, type=socket.SOCK_STREAM)}
+    except OSError as exc:
+        raise httpx.ConnectError(f"{host} cannot be resolved: {exc}", request=request) from None
+    for address in addresses:
+        if not _internal(address):
+            continue
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if any(("/" in a and _in_network(ip, a)) or a == address for a in allowed):
+            continue
+        raise httpx.ConnectError(
+            f"{host} is an internal address ({address}); this server calls internal hosts "
+            f"only when {PRIVATE_HOSTS_ENV} names them", request=request)
+
+
+def _in_network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, network: str) -> bool:
+    try:
+        return ip in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
 
 
 def run_remote(credentials: Credentials, work: Callable[[Remote], Outcome]) -> Outcome:
