@@ -477,7 +477,7 @@ class ContentService:
         held = sum(p.stat().st_size for p in parts.iterdir() if p.name != str(part_num))
         self._check_size(held + upload.size)
         os.replace(upload.path, parts / str(part_num))
-        now = self.store.items.get(item.id)
+        now = self.store.items.update(item.id, modified=self.now_ms())  # still going on
         if now is None or now.status != ItemStatus.PARTIAL:  # committed meanwhile
             with contextlib.suppress(FileNotFoundError):
                 (parts / str(part_num)).unlink()
@@ -661,6 +661,20 @@ class ContentService:
             raise NotFoundError(MISSING)
         return found
 
+    def replace_file(self, item: ItemRecord, staged: Path) -> ItemRecord:
+        """Move a file of the staging directory in as the item's data (a report), keeping
+        its name and type."""
+        size = staged.stat().st_size
+        self._check_size(size)
+        path = self.data_path(item)
+        if path is None:
+            raise RefusedError("update the item", "The item has no data to replace.")
+        os.replace(staged, path)
+        found = self.store.items.update(item.id, size=size, modified=self.now_ms())
+        if found is None:
+            raise NotFoundError(MISSING)
+        return found
+
     def move(self, item: ItemRecord, folder: str | None) -> ItemRecord:
         where = self.folder_of(item.owner, folder)
         found = self.store.items.update(item.id, folder_id=where.id if where else None,
@@ -692,7 +706,9 @@ class ContentService:
         self._log(username, "signin", how)
 
     def clean_staging(self, older_than_s: float = 24 * 3600) -> int:
-        """Remove staged uploads a crash left behind; how many."""
+        """At start: remove staged uploads a crash left behind, and the parts of uploads in
+        parts that nobody committed for ``older_than_s`` (an item added in parts and never
+        committed goes with them); how many files and items went."""
         import time
 
         count = 0
@@ -701,6 +717,14 @@ class ContentService:
                 if time.time() - path.stat().st_mtime > older_than_s:
                     path.unlink()
                     count += 1
+        cutoff = self.now_ms() - int(older_than_s * 1000)
+        for item in self.store.items.stale_partial(cutoff):
+            if item.size == 0 and self.store.items.delete(item.id):
+                self._gone(item)  # never committed: nothing of it was ever readable
+            else:  # an update in parts abandoned: the item keeps its old data
+                shutil.rmtree(self.root / item.id / PARTS_DIR, ignore_errors=True)
+                self.store.items.update(item.id, status=ItemStatus.NONE)
+            count += 1
         return count
 
 

@@ -26,7 +26,6 @@ The period (for activity, tasks and jobs) is ``timeDuration`` long (``daily`` 1 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import threading
 import uuid
@@ -112,22 +111,33 @@ class ReportService:
 
     def finish(self, item_id: str, request: ReportRequest) -> int:
         """Write the report's CSV into its item and mark it ``completed``; the number of
-        rows. On an error the item is ``failed`` with the reason, and the error raised."""
+        rows. The CSV is written row by row to a staged file, at most the upload bound
+        (``GISTASKS_MAX_UPLOAD_MB``); on an error the item is ``failed`` with the reason, and
+        the error raised."""
+        staged = self.content.staging / f"report-{uuid.uuid4().hex}"
+        limit = self.content.policy.max_upload_bytes
+        count = 0
         try:
-            rows = list(self.rows(request))
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\r\n")
-            writer.writerow(COLUMNS[request.subtype])
-            writer.writerows([_cell(v) for v in row] for row in rows)
+            with open(staged, "w", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out, lineterminator="\r\n")
+                writer.writerow(COLUMNS[request.subtype])
+                for row in self.rows(request):
+                    writer.writerow([_cell(v) for v in row])
+                    count += 1
+                    if count % 1000 == 0 and out.tell() > limit:
+                        raise RefusedError("make the report", f"it is larger than {limit} "
+                                           "bytes (GISTASKS_MAX_UPLOAD_MB)")
             item = self.store.items.get(item_id)
             if item is None:
                 raise RefusedError("make the report", "its item was deleted")
-            self.content.replace_data(item, out.getvalue().encode("utf-8"))
-            self.content.set_status(item_id, ItemStatus.COMPLETED, f"{len(rows)} rows")
-            return len(rows)
+            self.content.replace_file(item, staged)
+            self.content.set_status(item_id, ItemStatus.COMPLETED, f"{count} rows")
+            return count
         except Exception as exc:
             self.content.set_status(item_id, ItemStatus.FAILED, str(exc)[:1000])
             raise
+        finally:
+            staged.unlink(missing_ok=True)
 
     def rows(self, request: ReportRequest) -> Iterable[tuple[Any, ...]]:
         """The rows of a report, in the order of ``COLUMNS[request.subtype]``."""

@@ -173,6 +173,13 @@ class ItemStore:
                                 .offset(offset).limit(limit)).all()
         return total, [ItemRecord.from_row(r) for r in rows]
 
+    def stale_partial(self, before: int, limit: int = 10_000) -> list[ItemRecord]:
+        """Items being uploaded in parts that did not change since ``before``."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(items).where(
+                items.c.status == "partial", items.c.modified < before).limit(limit)).all()
+        return [ItemRecord.from_row(r) for r in rows]
+
     def all_items(self, limit: int) -> list[ItemRecord]:
         """Every item (at most ``limit``), oldest first (the content report)."""
         with self.db.read() as conn:
