@@ -153,3 +153,44 @@ def test_a_deleted_run_takes_its_executed_notebook(erin: Client) -> None:
     tasks = f"community/users/erin/tasks/{task_id}"
     assert erin.post(f"{tasks}/runs/{run['runId']}/delete")["success"] is True
     assert (erin.server.data_dir / "runs" / run["runId"]).exists() is False
+
+
+def test_a_notebook_runs_on_demand_as_a_job_that_its_owner_follows(erin: Client,
+                                                                    server: Server) -> None:
+    item_id = erin.add_notebook(notebook(cell("n = 0", ["parameters"]), cell("print(n + 1)")))
+    admin_api = f"{server.url}/admin/notebooks"
+    started = erin.http.post(f"{admin_api}/executeNotebook", data={
+        "f": "json", "itemId": item_id, "notebookParameters": json.dumps({"n": 41}),
+        "updatePortalItem": "false"}).json()
+    assert started["status"] == "success" and started["jobUrl"].endswith(started["jobId"])
+    deadline = time.monotonic() + 60
+    while True:
+        job = erin.http.get(started["jobUrl"], params={"f": "json"}).json()
+        if job["status"] in ("COMPLETED", "FAILED"):
+            break
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert job["status"] == "COMPLETED", job
+    assert job["inputs"]["notebookParameters"] == {"n": 41}
+    executed = erin.http.get(job["results"]["executedNotebookUrl"].replace(
+        ".html", ".ipynb")).json()
+    assert "".join(executed["cells"][1]["outputs"][0]["text"]) == "42\n"
+    listed = erin.http.get(f"{admin_api}/jobs", params={"f": "json"}).json()
+    assert started["jobId"] in [j["jobId"] for j in listed["asyncJobs"]]
+
+
+def test_on_demand_runs_need_the_privilege_and_a_job_is_its_owners(erin: Client,
+                                                                    server: Server) -> None:
+    frank = Client(server, "frank", "franks pass 1")
+    item_id = erin.add_notebook(notebook(cell("print(1)")))
+    admin_api = f"{server.url}/admin/notebooks"
+    refused = frank.http.post(f"{admin_api}/executeNotebook",
+                              data={"f": "json", "itemId": item_id}).json()
+    assert "error" in json.dumps(refused) and "403" in json.dumps(refused)
+    job = erin.http.post(f"{admin_api}/executeNotebook",
+                         data={"f": "json", "itemId": item_id}).json()
+    other = frank.http.get(job["jobUrl"], params={"f": "json"}).json()
+    assert "404" in json.dumps(other)
+    bad = erin.http.post(f"{admin_api}/executeNotebook", data={
+        "f": "json", "itemId": item_id, "notebookParameters": "{\"not a name\": 1}"}).json()
+    assert "notebookParameters" in json.dumps(bad) or "not a name" in json.dumps(bad)
