@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import anyio
@@ -227,24 +228,40 @@ async def _read_body(request: Request, limits: HttpLimits,
     return body
 
 
+class _PartHeaders:
+    """The headers of the multipart part being read (``current``, lower-case names), from
+    python-multipart's header callbacks."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, bytes] = {}
+        self._field = b""
+        self._value = b""
+
+    def _on_field(self, chunk: bytes, start: int, end: int) -> None:
+        self._field += chunk[start:end]
+
+    def _on_value(self, chunk: bytes, start: int, end: int) -> None:
+        self._value += chunk[start:end]
+
+    def _on_end(self) -> None:
+        self.current[self._field.decode("latin-1").lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def callbacks(self, **more: Any) -> Any:
+        """python-multipart's callbacks: these headers' and ``more`` (the part's data and
+        end)."""
+        return {"on_header_field": self._on_field, "on_header_value": self._on_value,
+                "on_header_end": self._on_end, **more}
+
+
 def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: int) -> None:
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
         raise ApiError(400, "Invalid request body", ["The multipart body has no boundary."])
-    header = [b"", b""]
-    current: dict[str, bytes] = {}
+    headers = _PartHeaders()
+    current = headers.current
     data = bytearray()
-
-    def on_header_field(chunk: bytes, start: int, end: int) -> None:
-        header[0] += chunk[start:end]
-
-    def on_header_value(chunk: bytes, start: int, end: int) -> None:
-        header[1] += chunk[start:end]
-
-    def on_header_end() -> None:
-        current[header[0].decode("latin-1").lower()] = header[1]
-        header[0], header[1] = b"", b""
 
     def on_part_data(chunk: bytes, start: int, end: int) -> None:
         data.extend(chunk[start:end])
@@ -260,10 +277,8 @@ def _add_multipart(values: _Values, content_type: str, body: bytearray, limit: i
         current.clear()
         data.clear()
 
-    parser = MultipartParser(boundary, {
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_part_data": on_part_data,
-        "on_part_end": on_part_end}, max_size=limit)
+    parser = MultipartParser(boundary, headers.callbacks(
+        on_part_data=on_part_data, on_part_end=on_part_end), max_size=limit)
     try:
         for k in range(0, len(body), 65536):  # in pieces: the body is not copied whole
             parser.write(bytes(body[k:k + 65536]))
@@ -362,20 +377,10 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
     files: dict[str, StagedFile] = {}
     held = 0
     state: dict[str, object] = {}
-    header = [b"", b""]
-    current: dict[str, bytes] = {}
+    headers = _PartHeaders()
+    current = headers.current
     data = bytearray()
     written = [0]
-
-    def on_header_field(chunk: bytes, start: int, end: int) -> None:
-        header[0] += chunk[start:end]
-
-    def on_header_value(chunk: bytes, start: int, end: int) -> None:
-        header[1] += chunk[start:end]
-
-    def on_header_end() -> None:
-        current[header[0].decode("latin-1").lower()] = header[1]
-        header[0], header[1] = b"", b""
 
     def on_headers_finished() -> None:
         _, params = parse_options_header(current.get("content-disposition", b""))
@@ -433,10 +438,9 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
     boundary = options.get(b"boundary")
     if not boundary:
         raise ApiError(400, "Invalid request body", ["The multipart body has no boundary."])
-    parser = MultipartParser(boundary, {
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data, "on_part_end": on_part_end}, max_size=total_limit)
+    parser = MultipartParser(boundary, headers.callbacks(
+        on_headers_finished=on_headers_finished, on_part_data=on_part_data,
+        on_part_end=on_part_end), max_size=total_limit)
     head = bytearray()
     try:
         async for chunk in request.stream():

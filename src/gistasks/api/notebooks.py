@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Boolean, Integer, Text
-from gistasks.api.render import render
+from gistasks.api.render import NOTEBOOK_OUTPUTS, notebook_output, render
 from gistasks.api.spec import POST, READ, Endpoint, Kind, route
 from gistasks.notebooks import CONTENT_SECURITY_POLICY
 from gistasks.store.records import NotebookJobRecord
@@ -109,21 +109,18 @@ async def cancel_job(c: CallDep, notebook_job_id: str) -> Response:
     return render(_job_json(c, job), c.f, job.id)
 
 
-def _output(name: str, media: str) -> None:
+def _output(name: str) -> None:
     @route(router, f"{JOB}/{name}", READ, Endpoint(
         f"A notebook job's {name}", None, kind=Kind.DATA, tag=TAG, extension=True,
         description="The executed notebook, as a page without scripts or as `.ipynb`."))
     async def output(c: CallDep, notebook_job_id: str) -> Response:
         service = c.services.notebook_jobs
         path = service.output(service.find(c.caller(), notebook_job_id), name)
-        if name.endswith(".html"):
-            return FileResponse(path, media_type=media,
-                                headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
-        return FileResponse(path, media_type=media, filename=f"{notebook_job_id}.ipynb",
-                            content_disposition_type="attachment")
+        return notebook_output(path, name, f"{notebook_job_id}.ipynb",
+                               CONTENT_SECURITY_POLICY)
 
     del output
 
 
-_output("notebook.html", "text/html; charset=utf-8")
-_output("notebook.ipynb", "application/x-ipynb+json")
+for _name in NOTEBOOK_OUTPUTS:
+    _output(_name)

@@ -12,9 +12,10 @@ import html
 import json
 from collections.abc import Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from gistasks.api.params import FORMATS
 
@@ -94,3 +95,19 @@ def render(payload: dict[str, Any], f: str, title: str = "gistasks") -> Response
 
 def _pretty(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2)
+
+
+NOTEBOOK_OUTPUTS = {"notebook.html": "text/html; charset=utf-8",
+                    "notebook.ipynb": "application/x-ipynb+json"}
+"""What a notebook run keeps, and the media type each is served with."""
+
+
+def notebook_output(path: Path, name: str, download_as: str, policy: str) -> Response:
+    """An executed notebook kept by a run or a job: the page with ``policy`` as its
+    ``Content-Security-Policy`` (it must not run anything), the ``.ipynb`` as an attachment
+    named ``download_as``."""
+    media = NOTEBOOK_OUTPUTS[name]
+    if name.endswith(".html"):
+        return FileResponse(path, media_type=media, headers={"Content-Security-Policy": policy})
+    return FileResponse(path, media_type=media, filename=download_as,
+                        content_disposition_type="attachment")

@@ -8,11 +8,11 @@ A user sees and changes only their own tasks; an org admin sees and changes ever
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from gistasks.api.deps import Call, CallDep
 from gistasks.api.params import Boolean, Integer, Text
-from gistasks.api.render import render
+from gistasks.api.render import NOTEBOOK_OUTPUTS, notebook_output, render
 from gistasks.api.spec import GET, POST, READ, Endpoint, Kind, needs_post, route
 from gistasks.api.tasks import (
     RUN_EDIT,
@@ -170,25 +170,21 @@ async def get_run(c: CallDep, username: str, task_id: str, run_id: str) -> Respo
     return render(RUN(run), c.f, run.id)
 
 
-def _run_output(name: str, media: str) -> None:
+def _run_output(name: str) -> None:
     @route(router, TASK + "/runs/{run_id}/" + name, READ, Endpoint(
         f"A run's {name}", None, kind=Kind.DATA, extension=True, tag=TAG,
         description="What an ExecuteNotebook run executed: the notebook as a page (without "
         "scripts) or as `.ipynb`."))
     async def output(c: CallDep, username: str, task_id: str, run_id: str) -> Response:
         run = c.services.runs.find(_task(c, username, task_id), run_id)
-        path = c.services.runs.output(run, name)
-        if name.endswith(".html"):
-            return FileResponse(path, media_type=media,
-                                headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY})
-        return FileResponse(path, media_type=media, filename=f"{run.id}.ipynb",
-                            content_disposition_type="attachment")
+        return notebook_output(c.services.runs.output(run, name), name, f"{run.id}.ipynb",
+                               CONTENT_SECURITY_POLICY)
 
     del output
 
 
-_run_output("notebook.html", "text/html; charset=utf-8")
-_run_output("notebook.ipynb", "application/x-ipynb+json")
+for _name in NOTEBOOK_OUTPUTS:
+    _run_output(_name)
 
 
 @route(router, TASK + "/runs/{run_id}/update", POST, Endpoint(
