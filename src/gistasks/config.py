@@ -80,6 +80,8 @@ class ContentPolicy:
     max_upload_bytes: int = 1024 * MIB
     """The largest item file, uploaded whole or in parts (``GISTASKS_MAX_UPLOAD_MB``); an
     upload request's body may be that large (the other requests keep their bound)."""
+    max_user_storage_bytes: int = 10 * 1024 * MIB
+    """What one user's items may hold in all (``GISTASKS_USER_STORAGE_MB``; 0: no bound)."""
     notebook_kernels: int = 2
     """Notebook kernels executing at once on a node (``GISTASKS_NOTEBOOK_KERNELS``); a run
     beyond them waits for one (or is skipped by its task's overlap policy)."""
@@ -277,6 +279,8 @@ def _content(env: Mapping[str, str]) -> ContentPolicy:
     return ContentPolicy(
         max_upload_bytes=int(_number(env, "GISTASKS_MAX_UPLOAD_MB", d.max_upload_bytes, 0.001,
                                      1024 * 1024, MIB)),
+        max_user_storage_bytes=int(_number(env, "GISTASKS_USER_STORAGE_MB",
+                                           d.max_user_storage_bytes, 0, 1024 ** 3, MIB)),
         notebook_kernels=int(_number(env, "GISTASKS_NOTEBOOK_KERNELS", d.notebook_kernels, 1,
                                      256)),
         notebook_warm_kernels=int(_number(env, "GISTASKS_NOTEBOOK_WARM_KERNELS",

@@ -6,7 +6,8 @@ of its own in the data directory (``<data>/content/<id>/``) holding its file; a 
 written beside its final name and renamed into place (readers see the old file or the new
 one, never half of either), and an upload streamed by the API arrives as a file in
 ``staging`` on the same file system, moved in without a copy. An upload may be at most
-``ContentPolicy.max_upload_bytes``, whole or all its parts together.
+``ContentPolicy.max_upload_bytes``, whole or all its parts together, and what one user stores
+at most ``ContentPolicy.max_user_storage_bytes``.
 
 Deleting an item disables the tasks that run on it, with the reason (ArcGIS deactivates a
 notebook task whose item changes owner).
@@ -442,16 +443,26 @@ class ContentService:
             out["access"] = fields["access"]
         return out
 
-    def _check_size(self, size: int) -> None:
+    def _check_size(self, size: int, item: ItemRecord | None = None) -> None:
+        """A file of ``size`` bytes fits the upload bound and, becoming ``item``'s data
+        (replacing what it holds), its owner's storage quota."""
         limit = self.policy.max_upload_bytes
         if size > limit:
             raise RefusedError("add the file", f"The file is {size} bytes; this portal takes "
                                f"files of at most {limit} bytes (GISTASKS_MAX_UPLOAD_MB).")
+        quota = self.policy.max_user_storage_bytes
+        if item is None or quota <= 0:
+            return
+        used = self.store.items.bytes_of(item.owner) - item.size
+        if used + size > quota:
+            raise RefusedError("add the file", f"{item.owner} stores {used} bytes; with this "
+                               f"file of {size} bytes it would be more than the {quota} one "
+                               f"user may store (GISTASKS_USER_STORAGE_MB).")
 
     def _take(self, item: ItemRecord, upload: Upload, name: str) -> ItemRecord:
         """Move a staged upload in as the item's file ``name`` (the caller drops the old
         data once the row says so)."""
-        self._check_size(upload.size)
+        self._check_size(upload.size, item)
         folder_dir = self.root / item.id
         if not folder_dir.is_dir():
             raise NotFoundError(MISSING)
@@ -460,7 +471,7 @@ class ContentService:
 
     def _text(self, item: ItemRecord, text: str) -> ItemRecord:
         data = text.encode("utf-8")
-        self._check_size(len(data))
+        self._check_size(len(data), item)
         _sync_write(self.root / item.id / TEXT_FILE, data)
         return replace(item, data_kind="text", size=len(data))
 
@@ -475,7 +486,7 @@ class ContentService:
             raise InvalidParameterError("partNum", f"'partNum' must be from 1 to {MAX_PARTS}")
         parts = self.root / item.id / PARTS_DIR
         held = sum(p.stat().st_size for p in parts.iterdir() if p.name != str(part_num))
-        self._check_size(held + upload.size)
+        self._check_size(held + upload.size, item)
         os.replace(upload.path, parts / str(part_num))
         now = self.store.items.update(item.id, modified=self.now_ms())  # still going on
         if now is None or now.status != ItemStatus.PARTIAL:  # committed meanwhile
@@ -517,7 +528,7 @@ class ContentService:
                 out.flush()
                 os.fsync(out.fileno())
             name = self._pending_name(item)
-            self._check_size(size)
+            self._check_size(size, item)
             os.replace(joined, folder_dir / f".{name}.new")
             os.replace(folder_dir / f".{name}.new", folder_dir / name)
         except BaseException:
@@ -651,7 +662,7 @@ class ContentService:
 
     def replace_data(self, item: ItemRecord, data: bytes) -> ItemRecord:
         """Write the item's data anew (a notebook after its run), keeping name and type."""
-        self._check_size(len(data))
+        self._check_size(len(data), item)
         path = self.data_path(item)
         if path is None:
             raise RefusedError("update the item", "The item has no data to replace.")
@@ -665,7 +676,7 @@ class ContentService:
         """Move a file of the staging directory in as the item's data (a report), keeping
         its name and type."""
         size = staged.stat().st_size
-        self._check_size(size)
+        self._check_size(size, item)
         path = self.data_path(item)
         if path is None:
             raise RefusedError("update the item", "The item has no data to replace.")

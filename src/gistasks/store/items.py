@@ -187,6 +187,12 @@ class ItemStore:
                                 .limit(limit)).all()
         return [ItemRecord.from_row(r) for r in rows]
 
+    def bytes_of(self, owner: str) -> int:
+        """The bytes of ``owner``'s items' data."""
+        with self.db.read() as conn:
+            return int(conn.execute(select(func.coalesce(func.sum(items.c.size), 0)).where(
+                items.c.owner == owner)).scalar_one())
+
     def usage(self) -> dict[str, tuple[int, int]]:
         """(items, bytes) of each owner."""
         with self.db.read() as conn:
