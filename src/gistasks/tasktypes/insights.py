@@ -57,11 +57,12 @@ from urllib.parse import urlsplit
 from gistasks import jsonsafe
 from gistasks.jsonsafe import JsonError
 from gistasks.store.records import RunStatus
-from gistasks.tasktypes.base import Outcome, RunContext, TaskType
+from gistasks.tasktypes.base import Outcome, RunContext
 from gistasks.tasktypes.remote import (
     AUTH_KEYS,
     Credentials,
     Remote,
+    RemoteTaskType,
     auth_parameters,
     error_text,
     form_text,
@@ -183,7 +184,7 @@ def _query(remote: Remote, dataset: Dataset, ctx: RunContext) -> dict[str, Any]:
     raise DatasetError(f"{dataset.name} has more than {MAX_PAGES} pages of features")
 
 
-class UpdateInsightsWorkbook(TaskType):
+class UpdateInsightsWorkbook(RemoteTaskType):
     name = "UpdateInsightsWorkbook"
     needs_item = True
     idempotent = True
@@ -194,11 +195,7 @@ class UpdateInsightsWorkbook(TaskType):
         only(parameters, AUTH_KEYS, self.name)
         return auth_parameters(parameters)
 
-    def execute(self, ctx: RunContext) -> Outcome:
-        try:
-            p = self.validate(dict(ctx.parameters))
-        except ValueError as exc:
-            return Outcome(RunStatus.SUBMITFAILED, f"the task's parameters are not valid: {exc}")
+    def run(self, ctx: RunContext, p: dict[str, Any]) -> Outcome:
         items = self.deployment.items
         if items is None:
             return Outcome(RunStatus.FAILED, "this server offers no portal items to the task "

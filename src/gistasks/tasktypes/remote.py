@@ -40,6 +40,7 @@ import os
 import re
 import ssl
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ from gistasks import jsonsafe
 from gistasks.jsonsafe import JsonError
 from gistasks.security.secretbox import MASK
 from gistasks.store.records import RunStatus
-from gistasks.tasktypes.base import Outcome, RunContext
+from gistasks.tasktypes.base import Outcome, RunContext, TaskType
 
 if TYPE_CHECKING:
     import httpx
@@ -321,6 +322,23 @@ def _in_network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, network: str)
         return ip in ipaddress.ip_network(network, strict=False)
     except ValueError:
         return False
+
+
+class RemoteTaskType(TaskType):
+    """A type that calls another ArcGIS deployment. Each run checks its stored parameters
+    again (a rule may have tightened since the task was made): a bad one is ``submitfailed``
+    before anything is sent; the run itself is ``run``."""
+
+    def execute(self, ctx: RunContext) -> Outcome:
+        try:
+            parameters = self.validate(dict(ctx.parameters))
+        except ValueError as exc:
+            return Outcome(RunStatus.SUBMITFAILED, f"the task's parameters are not valid: {exc}")
+        return self.run(ctx, parameters)
+
+    @abstractmethod
+    def run(self, ctx: RunContext, parameters: dict[str, Any]) -> Outcome:
+        """One run with its checked ``parameters``."""
 
 
 def run_remote(credentials: Credentials, work: Callable[[Remote], Outcome]) -> Outcome:

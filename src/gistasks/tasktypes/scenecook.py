@@ -50,13 +50,14 @@ from urllib.parse import urlsplit
 
 from gistasks.jsonsafe import JsonError
 from gistasks.store.records import RunStatus
-from gistasks.tasktypes.base import Outcome, RunContext, TaskType
+from gistasks.tasktypes.base import Outcome, RunContext
 from gistasks.tasktypes.remote import (
     AUTH_KEYS,
     GPLONG_MAX,
     JOB_ID,
     Credentials,
     Remote,
+    RemoteTaskType,
     auth_parameters,
     call,
     choice,
@@ -132,7 +133,7 @@ def _area(value: Any) -> dict[str, Any]:
     return dict(area)
 
 
-class ExecuteSceneCook(TaskType):
+class ExecuteSceneCook(RemoteTaskType):
     name = "ExecuteSceneCook"
     idempotent = False
     time_limit_s = 24 * 3600.0
@@ -165,11 +166,7 @@ class ExecuteSceneCook(TaskType):
         out.update(auth_parameters(parameters))
         return out
 
-    def execute(self, ctx: RunContext) -> Outcome:
-        try:
-            p = self.validate(dict(ctx.parameters))
-        except ValueError as exc:
-            return Outcome(RunStatus.SUBMITFAILED, f"the task's parameters are not valid: {exc}")
+    def run(self, ctx: RunContext, p: dict[str, Any]) -> Outcome:
         tool = f"{_hosting(p['service_url'], p.get('hostingServerUrl'))}/{TOOL}"
         form = {k: form_text(p[k]) for k in INPUTS if k in p}
         form["f"] = "json"

@@ -47,12 +47,13 @@ from urllib.parse import quote
 
 from gistasks.jsonsafe import JsonError
 from gistasks.store.records import RunStatus
-from gistasks.tasktypes.base import Outcome, RunContext, TaskType
+from gistasks.tasktypes.base import Outcome, RunContext
 from gistasks.tasktypes.remote import (
     AUTH_KEYS,
     SEGMENT,
     Credentials,
     Remote,
+    RemoteTaskType,
     auth_parameters,
     choice,
     error_text,
@@ -136,7 +137,7 @@ def _job(value: Any) -> dict[str, Any]:
     return out
 
 
-class ExecuteWorkflowManager(TaskType):
+class ExecuteWorkflowManager(RemoteTaskType):
     name = "ExecuteWorkflowManager"
     needs_item = True
     idempotent = False
@@ -159,11 +160,7 @@ class ExecuteWorkflowManager(TaskType):
         out.update(auth_parameters(parameters))
         return out
 
-    def execute(self, ctx: RunContext) -> Outcome:
-        try:
-            p = self.validate(dict(ctx.parameters))
-        except ValueError as exc:
-            return Outcome(RunStatus.SUBMITFAILED, f"the task's parameters are not valid: {exc}")
+    def run(self, ctx: RunContext, p: dict[str, Any]) -> Outcome:
         if not ctx.item_id or not SEGMENT.fullmatch(ctx.item_id):
             return Outcome(RunStatus.SUBMITFAILED, f"the task's itemId {ctx.item_id!r} is not "
                            "the id of a Workflow Manager item")
