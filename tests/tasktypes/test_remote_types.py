@@ -435,17 +435,6 @@ class MemoryItems:
         self.blobs[item_id] = data
         self.writes += 1
 
-    def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
-            status: str = "") -> str:
-        item_id = f"item{len(self.infos)}"
-        self.infos[item_id] = {"id": item_id, "owner": owner, "type": item_type,
-                               "title": title, "name": filename}
-        self.blobs[item_id] = data
-        return item_id
-
-    def set_status(self, item_id: str, status: str, message: str = "") -> None:
-        self.infos[item_id]["status"] = status
-
 
 PUBLIC = "https://gis.example.com/arcgis"
 

@@ -120,6 +120,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     services.runs.forget_outputs()
     services.notebook_jobs.recover()
     services.content.clean_staging()
+    services.content.forget_activity()
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -81,6 +81,8 @@ MAX_TERMS = 64
 MAX_DEPTH = 16
 MAX_PAGE = 100
 MAX_FOLDERS = 1000
+ACTIVITY_DAYS = 400
+"""How long sign-ins and item changes are kept for the activity report."""
 CONTENT_DIR = "content"
 STAGING_DIR = ".staging"
 PARTS_DIR = ".parts"
@@ -712,9 +714,10 @@ class ContentService:
     def _log(self, username: str, action: str, target: str) -> None:
         self.store.items.record(ActivityRecord(self.now_ms(), username, action, target))
 
-    def record_sign_in(self, username: str, how: str) -> None:
-        """Note a sign-in for the activity report."""
-        self._log(username, "signin", how)
+    def forget_activity(self) -> int:
+        """At start: drop the activity records older than ``ACTIVITY_DAYS`` (the longest
+        report period, a quarter, fits in them many times); how many."""
+        return self.store.items.forget_activity(self.now_ms() - ACTIVITY_DAYS * 86_400_000)
 
     def clean_staging(self, older_than_s: float = 24 * 3600) -> int:
         """At start: remove staged uploads a crash left behind, and the parts of uploads in
@@ -737,18 +740,6 @@ class ContentService:
                 self.store.items.update(item.id, status=ItemStatus.NONE)
             count += 1
         return count
-
-
-def tag_list(item: ItemRecord) -> list[str]:
-    return list(json.loads(item.tags or "[]"))
-
-
-def keyword_list(item: ItemRecord) -> list[str]:
-    return list(json.loads(item.type_keywords or "[]"))
-
-
-def ids(records: Iterable[ItemRecord]) -> list[str]:
-    return [r.id for r in records]
 
 
 class TaskItems:
@@ -793,20 +784,3 @@ class TaskItems:
         if if_modified is not None and item.modified != if_modified:
             raise ValueError("the item was changed while the run went on; its data was kept")
         self.content.replace_data(item, data)
-
-    def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
-            status: str = "") -> str:
-        staged = self.content.staging / f"task-{uuid.uuid4().hex}"
-        staged.write_bytes(data)
-        try:
-            item = self.content.add(owner, None, Upload(staged, filename, len(data)),
-                                    type=item_type, title=title)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
-        if status:
-            self.content.set_status(item.id, status)
-        return item.id
-
-    def set_status(self, item_id: str, status: str, message: str = "") -> None:
-        self.content.set_status(item_id, status, message)

@@ -91,14 +91,6 @@ class ItemAccess(Protocol):
         ``if_modified``, only if the item was not changed since (its ``modified``):
         ValueError otherwise."""
 
-    def add(self, owner: str, item_type: str, title: str, data: bytes, filename: str,
-            status: str = "") -> str:
-        """Add an item for ``owner`` with ``data`` as its file; its id. A ``status``
-        (``processing``) is what ``items/<id>/status`` answers until ``set_status``."""
-
-    def set_status(self, item_id: str, status: str, message: str = "") -> None:
-        """Set what ``items/<id>/status`` answers: ``processing``, ``completed``, ``failed``."""
-
 
 @dataclass(frozen=True)
 class Deployment:
