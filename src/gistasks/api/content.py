@@ -190,16 +190,13 @@ async def search(c: CallDep) -> Response:
     form = c.form
     start, num = form.value(SEARCH_START, 1), form.value(NUM, 10)
     q = form.text(Q)
-    if start < 1:
-        return render({"query": q, "total": 0, "start": start, "num": 0, "nextStart": -1,
-                       "results": []}, c.f, "Search")
     total, found = c.services.content.search(
         c.caller_if_any(), q, start - 1, num, form.value(SORT_FIELD, "created"),
         form.value(SORT_ORDER, "asc") == "desc")
-    next_start = start + len(found) if start - 1 + len(found) < total else -1
+    next_start = start + len(found) if start > 0 and start - 1 + len(found) < total else -1
     # ``num`` is the page size asked for, as the portal answers it: the official client
     # counts results by it.
-    return render({"query": q, "total": total, "start": start, "num": num,
+    return render({"query": q, "total": total, "start": start, "num": num if start > 0 else 0,
                    "nextStart": next_start, "results": [item_json(i) for i in found]},
                   c.f, "Search")
 

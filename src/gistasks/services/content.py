@@ -592,9 +592,12 @@ class ContentService:
                sort_field: str = "created", descending: bool = False
                ) -> tuple[int, list[ItemRecord]]:
         """The items matching ``q`` that ``caller`` may see (their own; an org admin
-        everyone's; an anonymous caller the public ones)."""
+        everyone's; an anonymous caller the public ones); a negative ``offset`` (the official
+        client asks again from the last page's ``nextStart``, -1) finds none."""
         column = sort_column(sort_field)
         query = parse_query(q)
+        if offset < 0:
+            return 0, []
         owner = None
         if caller is None:
             public: Query = Term("access", "public")

@@ -85,12 +85,10 @@ class NotebookJobService:
             raise InvalidParameterError("itemId", f"Item '{item_id}' is a {item.type} item, "
                                         "not a Notebook.")
         runner = self._runner()
-        try:
+        try:  # the flags come checked from the caller: only the values to inject can fail
             checked = runner.validate(dict(parameters))
         except ValueError as exc:
-            bad = "notebookParameters" if "notebookParameters" in str(exc) or \
-                "parameter" in str(exc).lower() else "parameters"
-            raise InvalidParameterError(bad, str(exc)) from None
+            raise InvalidParameterError("notebookParameters", str(exc)) from None
         unfinished = self.store.notebook_jobs.unfinished(caller.username)
         if unfinished >= MAX_UNFINISHED:
             raise RefusedError("run the notebook", f"{caller.username} has {unfinished} "
