@@ -1,15 +1,18 @@
-"""The ``gistasks`` command: ``serve`` and ``cron``."""
+"""The ``gistasks`` command: ``serve``, ``db``, ``user``, ``app``, ``backup``, ``restore``
+and ``cron``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from gistasks import __version__
 from gistasks.config import ConfigError, Settings, resolve
 from gistasks.cron import DST_GAP_POLICIES, DST_OVERLAP_POLICIES, CronExpression, CronSyntaxError
+
+PASSCODE_ENV = "GISTASKS_BACKUP_PASSCODE"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +85,33 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", help="data directory (for the default SQLite database)")
         p.add_argument("--database", help="database URL")
 
+    backup = sub.add_parser("backup", help="back the deployment up, list and verify backups")
+    b_sub = backup.add_subparsers(dest="backup_command", required=True)
+    b_create = b_sub.add_parser("create", help="back the deployment up into a store (the "
+                                "server may be running)")
+    b_create.add_argument("name")
+    b_create.add_argument("--store", help="the backup store (default: the default store)")
+    b_create.add_argument("--description", default="")
+    b_create.add_argument("--retention-date", type=int, default=-1,
+                          help="epoch ms after which the retention cleaner deletes it "
+                          "(default -1: kept for ever)")
+    b_list = b_sub.add_parser("list", help="list the backups of every store")
+    b_verify = b_sub.add_parser("verify", help="check a backup file completely without "
+                                "restoring it")
+    b_verify.add_argument("file")
+    restore = sub.add_parser("restore", help="restore a backup file into a data directory "
+                             "(the server stopped)")
+    restore.add_argument("file")
+    for p in (b_create, b_list, b_verify, restore):
+        p.add_argument("--data-dir", help="data directory (default: $GISTASKS_HOME or "
+                       "./gistasks-data)")
+        p.add_argument("--database", help="database URL (default: SQLite in the data "
+                       "directory)")
+    for p in (b_create, b_verify, restore):
+        p.add_argument("--passcode-stdin", action="store_true",
+                       help="read the passcode from the first line of standard input "
+                       f"(else ${PASSCODE_ENV}, else it is asked for)")
+
     cron = sub.add_parser("cron", help="show the next fire times of a Quartz cron expression")
     cron.add_argument("expression", help='a Quartz expression, e.g. "0 0 4 ? * 7"')
     cron.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
@@ -135,7 +165,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
     if args.command == "cron":
         return _cron(args, out, err)
     try:
-        if args.command in ("db", "user", "app"):
+        if args.command in ("db", "user", "app", "backup", "restore"):
             settings = resolve(data_dir=args.data_dir, database=args.database)
         else:
             settings = resolve(data_dir=args.data_dir, host=args.host, port=args.port,
@@ -156,6 +186,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None,
         return _user(args, settings, out, err)
     if args.command == "app":
         return _app(args, settings, out, err)
+    if args.command in ("backup", "restore"):
+        return _backup(args, settings, out, err)
     from gistasks.server import serve
     from gistasks.services.users import UserError
 
@@ -253,6 +285,144 @@ def _app(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO)
         return 1
     finally:
         store.close()
+    return 0
+
+
+def _passcode(args: argparse.Namespace) -> str:
+    import getpass
+    import os
+
+    if args.passcode_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if os.environ.get(PASSCODE_ENV):
+        return os.environ[PASSCODE_ENV]
+    return getpass.getpass("Backup passcode: ")
+
+
+class _Bar:
+    """Progress of a backup, a verify or a restore: a rich progress bar on a terminal, a
+    plain line every tenth otherwise (logs, CI)."""
+
+    def __init__(self, out: TextIO, label: str) -> None:
+        self.out, self.label = out, label
+        self.rich: Any = None
+        self.task: Any = None
+        self.shown = -1
+        if out.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.rich = Progress("[progress.description]{task.description}", BarColumn(),
+                                 DownloadColumn(), TransferSpeedColumn(),
+                                 TimeRemainingColumn(), console=Console(file=out))
+
+    def __enter__(self) -> _Bar:
+        if self.rich is not None:
+            self.rich.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.rich is not None:
+            self.rich.stop()
+
+    def __call__(self, progress: Any) -> None:
+        if self.rich is not None:
+            if self.task is None:
+                self.task = self.rich.add_task(self.label, total=progress.total or None)
+            self.rich.update(self.task, completed=progress.done, total=progress.total or None)
+            return
+        tenth = progress.done * 10 // progress.total if progress.total else 10
+        if tenth > self.shown:
+            self.shown = tenth
+            print(f"{self.label}: {min(tenth * 10, 100)}% ({progress.done // 2**20} of "
+                  f"{progress.total // 2**20} MiB)", file=self.out, flush=True)
+
+
+def _backup(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    import fcntl
+    import os
+    import time
+    from pathlib import Path
+
+    from gistasks.security import archive
+    from gistasks.services.backups import (
+        SERVE_LOCK,
+        BackupService,
+        Progress,
+        apply_pending_restore,
+    )
+    from gistasks.services.errors import ServiceError
+    from gistasks.store import Store
+    from gistasks.store.recovery import RestoreRefusedError
+
+    os.umask(0o077)
+    if args.command == "backup" and args.backup_command == "verify":
+        try:
+            path = Path(args.file)
+            with _Bar(out, "verify") as bar, path.open("rb") as f:
+                total, seen = path.stat().st_size, [0]
+
+                def on_bytes(n: int) -> None:
+                    seen[0] += n
+                    bar(Progress("verify", seen[0], total))
+
+                manifest = archive.verify(f, _passcode(args), on_bytes)
+        except (archive.ArchiveError, OSError) as exc:
+            print(f"error: {args.file}: {exc}", file=err)
+            return 1
+        members = manifest.get("members", [])
+        size = sum(int(m.get("size", 0)) for m in members)
+        print(f"{args.file}: sound, {len(members)} members, {size} bytes restorable", file=out)
+        return 0
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = os.open(settings.data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    store = Store(settings.database_url)
+    try:
+        if args.command == "restore":
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                print("error: a server is running on this data directory: stop it first, "
+                      "or restore through the API", file=err)
+                return 1
+            apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
+        store.migrate()
+        service = BackupService(store, settings.data_dir, lambda: int(time.time() * 1000),
+                                f"cli-{os.getpid()}", lambda: "", settings.sqlite_file)
+        service.start()
+        if args.command == "restore":
+            with _Bar(out, "restore") as bar:
+                job_id = service.restore_offline(Path(args.file), _passcode(args), "cli", bar)
+            store.close()
+            applied = apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
+            store.migrate()
+            service.start(applied or job_id)
+            print(f"restored {args.file} into {settings.data_dir}", file=out)
+        elif args.backup_command == "create":
+            with _Bar(out, "backup") as bar:
+                job = service.create(args.name, _passcode(args), username="cli",
+                                     store=args.store, description=args.description,
+                                     retention_date=args.retention_date, wait=True,
+                                     progress=bar)
+            record = service.find(args.name)
+            print(f"backup {record.name}: {service.path_of(record)} ({record.size} bytes, "
+                  f"job {job.id})", file=out)
+        else:
+            for b in service.backups():
+                print(f"{b.name}\t{b.store}\t{b.schedule_type}\t{b.size}\t"
+                      f"retention {b.retention_date}", file=out)
+    except (ServiceError, archive.ArchiveError, RestoreRefusedError, OSError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    finally:
+        store.close()
+        os.close(lock)
     return 0
 
 

@@ -123,6 +123,15 @@ class Settings:
         return self.database or f"sqlite:///{self.data_dir / 'gistasks.db'}"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file (None on PostgreSQL or in memory)."""
+        url = self.database_url
+        if not url.startswith("sqlite:///"):
+            return None
+        path = url[len("sqlite:///"):].split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    @property
     def base_url(self) -> str:
         """Where this server is reached: the public URL, or the listener's."""
         if self.public_url:

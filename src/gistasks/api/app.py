@@ -21,6 +21,7 @@ from gistasks.api import (
     notebooks,
     oauth,
     ogcapi,
+    recovery,
     sharing,
     user_tasks,
 )
@@ -97,7 +98,8 @@ def create_app(settings: Settings, services: Services | None = None,
                            (content.router, ""),
                            (gp.router, ""), (ogcapi.router, ""), (admin.router, "/admin"),
                            (admin.router, "/portaladmin"), (gpadmin.router, "/admin"),
-                           (gpadmin.router, "/portaladmin"), (notebooks.router, "/admin")):
+                           (gpadmin.router, "/portaladmin"), (notebooks.router, "/admin"),
+                           (recovery.router, "/admin")):
         app.include_router(router, prefix=f"/{context}{prefix}")
     known = types if types is not None else (services.types if services else
                                              Registry.default())

@@ -31,6 +31,7 @@ from gistasks.api.spec import Auth, Endpoint, endpoint_of
 from gistasks.config import Settings
 from gistasks.services import Services
 from gistasks.services.auth import Identity
+from gistasks.services.backups import RESTORE_UNAVAILABLE
 from gistasks.store.records import UserRecord
 
 T = TypeVar("T")
@@ -151,11 +152,20 @@ class Call:
         return result
 
 
+def _open_while_restoring(path: str) -> bool:
+    """What answers during a restore: how it goes (the recovery status, the admin jobs) and
+    the sign-in the client needs to ask."""
+    return (path.endswith("/disasterrecovery/status") or path.endswith("/backuprestore/status")
+            or "/admin/jobs" in path or path.endswith("/generateToken"))
+
+
 async def call(request: Request) -> Call:
     """The :class:`Call` of a request to a declared endpoint; the body's share of the budget
     is given back when the request is over (a plain dependency, not a generator: FastAPI's
     exit stacks for one cost a tenth of a job poll)."""
     services, settings = services_of(request), settings_of(request)
+    if services.backups.restoring and not _open_while_restoring(request.url.path):
+        raise ApiError(503, RESTORE_UNAVAILABLE)
     endpoint = endpoint_of(request.scope.get("endpoint"))
     identity = None
     early = header_token(request) or request.query_params.get("token") or None

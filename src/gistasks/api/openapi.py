@@ -29,7 +29,7 @@ from gistasks.tasktypes import Registry
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ADMIN_ROOTS = {"admin": "Administrator API", "portaladmin": "Portal Administrator API"}
 TAGS = ("Sharing", "User tasks", "OAuth", "Geoprocessing", "OGC API - Processes",
-        *ADMIN_ROOTS.values(), "Geoprocessing administration")
+        *ADMIN_ROOTS.values(), "Geoprocessing administration", "Disaster recovery")
 
 PATH_PARAMETERS: dict[str, Json] = {
     "username": {"description": "A user name: the caller's own, or anyone's for an org admin.",
@@ -59,6 +59,10 @@ PATH_PARAMETERS: dict[str, Json] = {
                   "example": "features.gpkg"},
     "process_id": {"description": "`<Folder>.<Service>.<Task>`.",
                    "example": "Utilities.Geometry.Buffer"},
+    "store_name": {"description": "A backup store's name.", "example": "default"},
+    "backup_name": {"description": "A backup's name.", "example": "nightly-2026-12-01-02-00-00"},
+    "admin_job_id": {"description": "An asynchronous operation's id (`j` and a UUID).",
+                     "example": "j47c0c626-7188-4053-be06-ae93de987b01"},
 }
 
 
@@ -198,6 +202,38 @@ def _content_schemas(page: Json) -> Json:
         "NotebooksRoot": obj({"resources": {"type": "array", "items": STR},
                               "operations": {"type": "array", "items": STR}},
                              ("resources", "operations")),
+        "DrRoot": obj({"resources": {"type": "array", "items": STR}}, ("resources",)),
+        "BackupStore": obj({"name": STR, "default": BOOL, "type": STR, "rootDir": STR,
+                            "created": EPOCH_MS}, ("name", "default", "rootDir")),
+        "BackupStoreList": obj({"backupStores": {"type": "array", "items": ref("BackupStore")}},
+                               ("backupStores",)),
+        "BackupStoreRegistered": obj({"status": {"const": "success"}, "success": {"const": True},
+                                      "name": STR, "jobsUrl": STR, "jobid": STR},
+                                     ("status", "name")),
+        "StoreValidation": obj({"status": STR, "storeName": STR, "rootDir": STR,
+                                "writable": BOOL, "freeSpace": INT}, ("status", "writable")),
+        "Backup": obj({"name": STR, "backupName": STR, "release": STR, "description": STR,
+                       "backupStore": STR, "backupType": {"const": "FULL"},
+                       "scheduleType": {"type": "string", "enum": ["MANUAL", "SCHEDULED"]},
+                       "startTime": EPOCH_MS, "completeTime": EPOCH_MS,
+                       "retentionDate": {"type": "integer", "description": "-1: kept for ever."},
+                       "size": INT, "createdBy": STR},
+                      ("name", "backupName", "backupStore", "scheduleType", "startTime",
+                       "completeTime", "retentionDate", "size")),
+        "BackupList": obj({"backups": {"type": "array", "items": ref("Backup")}}, ("backups",)),
+        "BackupValidation": obj({"status": STR, "backupName": STR, "verified": BOOL,
+                                 "size": INT}, ("status", "backupName", "verified")),
+        "AdminJobSubmitted": obj({"jobsUrl": STR, "jobid": STR, "status": {"const": "SUBMITTED"}},
+                                 ("jobsUrl", "jobid", "status")),
+        "AdminJob": obj({"jobid": STR, "operation": STR, "operationURI": STR,
+                         "status": {"type": "string", "enum": [
+                             "SUBMITTED", "EXECUTING", "COMPLETED", "FAILED"]},
+                         "username": STR, "starttime": EPOCH_MS, "endtime": INT,
+                         "updatedtime": EPOCH_MS, "result": {"type": "object"}},
+                        ("jobid", "status", "operationURI", "starttime", "endtime")),
+        "AdminJobList": obj({"jobs": {"type": "array", "items": STR}}, ("jobs",)),
+        "DrStatus": obj({"status": {"type": "object"}}, ("status",)),
+        "DrSettings": obj({"timeoutInMinutes": INT}, ("timeoutInMinutes",)),
         "ReportStarted": obj({**done, "itemId": STR}, ("success", "itemId")),
         "ItemsStatus": obj({**page, "results": {"type": "array", "items": obj(
             {"itemId": STR, "status": STR, "type": STR, "title": STR}, ("itemId", "status"))}},

@@ -8,8 +8,11 @@ until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import sys
+import threading
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -27,6 +30,7 @@ from gistasks.server.bootstrap import ensure_admin_password, read_admin_password
 from gistasks.server.http import GuardedServer, guarded_protocol
 from gistasks.server.tls import CERT_NAME, ensure_certificate
 from gistasks.services import Services
+from gistasks.services.backups import SERVE_LOCK, apply_pending_restore
 from gistasks.services.content import TaskItems
 from gistasks.store import Store
 from gistasks.tasktypes import Deployment, Registry
@@ -61,6 +65,8 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
     cert = settings.data_dir / CERT_NAME
     engine.types.bind(Deployment(
         clean_gp_jobs=services.geoprocessing.clean,
+        create_backup=services.backups.run_scheduled,
+        clean_backups=services.backups.clean_expired,
         token_for=lambda username: services.auth.token_for(username, TASK_TOKEN_MINUTES),
         token_for_minutes=services.auth.token_for,
         own_origins=tuple(own_origins(settings)),
@@ -88,6 +94,15 @@ def own_origins(settings: Settings) -> list[str]:
     return [settings.base_url, f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
 
 
+def hold_data_dir(data_dir: Path) -> int:
+    """A shared lock on ``<data dir>/serve.lock`` for as long as the server runs (the nodes of
+    a cluster share it): ``gistasks restore`` takes it exclusively, so it never swaps a
+    restore in under a running server. Returns the descriptor that holds it."""
+    fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
 def _return_big_buffers_at_once() -> None:
     """Keep glibc from moving its mmap threshold up: a request body (up to megabytes) is then
     always its own mapping, returned to the system when freed, instead of staying in the
@@ -113,9 +128,12 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     make_private(settings.data_dir)
     cert, key = ensure_certificate(settings.data_dir, settings.host)
     admin = ensure_admin_password(settings)
+    lock = hold_data_dir(settings.data_dir)
     store = Store(settings.database_url)
+    restored = apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
     store.migrate()
     services = build(settings, store, engine_settings, job_host=True)
+    services.backups.start(restored)
     services.tasks.upgrade_secrets()
     services.runs.forget_outputs()
     services.notebook_jobs.recover()
@@ -124,6 +142,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     created = services.users.ensure_admin(read_admin_password(settings))
     services.tasks.ensure_builtins(ADMIN)
     app = create_app(settings, services)
+    restart = threading.Event()
     print(f"gistasks serving {settings.base_url}/sharing/rest", file=out)
     print(f"  data directory: {settings.data_dir}", file=out)
     print(f"  certificate:    {cert} (self-signed)", file=out)
@@ -147,11 +166,24 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         server_header=False,
         timeout_graceful_shutdown=int(engine_settings.shutdown_grace_s) + 5,
     )
+    server = GuardedServer(config, settings.http.header_timeout_s)
+
+    def stop_to_restore() -> None:
+        restart.set()
+        server.should_exit = True
+
+    services.backups.restart = stop_to_restore
     try:
-        GuardedServer(config, settings.http.header_timeout_s).run()
+        server.run()
     except KeyboardInterrupt:
         # uvicorn has shut down gracefully by now, then raised the Ctrl-C it caught again:
         # the stop the user asked for, not an error to show a traceback for.
         pass
     finally:
         store.close()
+        os.close(lock)
+    if restart.is_set():
+        # A restore through the API is prepared: the next start swaps it in (before anything
+        # opens the database) and serves the restored deployment with the same arguments.
+        print("gistasks restarting to finish a restore", file=out, flush=True)
+        os.execv(sys.executable, [sys.executable, "-m", "gistasks", *sys.argv[1:]])

@@ -12,6 +12,7 @@ from gistasks.config import Settings
 from gistasks.engine import Engine
 from gistasks.engine.jobs import JobRunning
 from gistasks.services.auth import AuthService, SignInGuard
+from gistasks.services.backups import BackupService
 from gistasks.services.content import ContentService
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
@@ -41,6 +42,7 @@ class Services:
     content: ContentService
     reports: ReportService
     notebook_jobs: NotebookJobService
+    backups: BackupService
     engine: Engine
     jobs: JobRunning
 
@@ -69,6 +71,9 @@ class Services:
                    runs=RunService(store, engine, settings.data_dir),
                    geoprocessing=GeoprocessingService(
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),
+                   backups=BackupService(store, settings.data_dir, engine.now_ms, engine.node,
+                                         lambda: f"{settings.base_url}/admin",
+                                         settings.sqlite_file),
                    engine=engine, jobs=jobs)
 
     def start(self) -> None:

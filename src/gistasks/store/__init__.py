@@ -6,7 +6,7 @@ database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations i
 fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``, ``store.oauth``
 (registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins), ``store.jobs``
 (geoprocessing jobs and their queue), ``store.items`` (folders, items, the activity
-record). Records
+record), ``store.recovery`` (backup stores, backups, admin jobs, a copy of the database). Records
 (``store.records``) are what flows upward; the API sees records, never the store.
 """
 
@@ -19,6 +19,7 @@ from gistasks.store.jobs import JobStore
 from gistasks.store.leases import LeaseStore
 from gistasks.store.limits import LimitStore
 from gistasks.store.oauth import OAuthStore
+from gistasks.store.recovery import RecoveryStore
 from gistasks.store.runs import RunStore
 from gistasks.store.signins import SignInStore
 from gistasks.store.tasks import TaskStore
@@ -42,6 +43,7 @@ class Store:
         self.items = ItemStore(self.db)
         self.reports = ReportStore(self.db)
         self.notebook_jobs = NotebookJobStore(self.db)
+        self.recovery = RecoveryStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

@@ -441,3 +441,57 @@ class NotebookJobRecord:
     created: int
     started: int | None
     ended: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupStoreRecord:
+    """A backup store: a directory (local or a mounted network file system) that holds
+    backup files; exactly one is the default."""
+
+    name: str
+    root_dir: str
+    is_default: bool
+    settings: str
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRecord:
+    """A complete backup in a store (``schedule_type`` MANUAL or SCHEDULED; a
+    ``retention_date`` of -1 keeps it for ever)."""
+
+    name: str
+    store: str
+    file: str
+    description: str
+    schedule_type: str
+    retention_date: int
+    start_time: int
+    complete_time: int
+    size: int
+    created_by: str
+    release: str
+    schema_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminJobRecord:
+    """An asynchronous operation of the Administrator API (``admin/jobs/<id>``): a backup or
+    a restore; ``status`` is SUBMITTED, EXECUTING, COMPLETED or FAILED; ``stages`` and
+    ``result`` are JSON text."""
+
+    id: str
+    operation: str
+    operation_uri: str
+    status: str
+    username: str
+    schedule_type: str
+    backup_name: str
+    store: str
+    message: str
+    stages: str
+    result: str
+    node: str | None
+    start_time: int
+    end_time: int
+    updated: int

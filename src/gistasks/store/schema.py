@@ -222,3 +222,67 @@ notebook_jobs = Table(
     Column("ended", BigInteger),
 )
 Index("ix_notebook_jobs_owner", notebook_jobs.c.owner, notebook_jobs.c.created)
+
+# -- disaster recovery: kept as they are by a restore (they describe the backups, not what a
+# backup holds) -------------------------------------------------------------------------------
+
+backup_stores = Table(
+    "backup_stores",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("root_dir", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("settings", Text, nullable=False, default="{}"),
+    Column("created", BigInteger, nullable=False),
+)
+
+backups = Table(
+    "backups",
+    metadata,
+    Column("name", String(128), primary_key=True),  # unique across stores (the legacy tree)
+    Column("store", String(128), nullable=False),
+    Column("file", Text, nullable=False),  # the file's name in its store's directory
+    Column("description", Text, nullable=False, default=""),
+    Column("schedule_type", String(16), nullable=False),  # MANUAL, SCHEDULED
+    Column("retention_date", BigInteger, nullable=False, default=-1),  # -1: kept for ever
+    Column("start_time", BigInteger, nullable=False),
+    Column("complete_time", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False, default=""),
+    Column("release", String(32), nullable=False, default=""),
+    Column("schema_version", String(32), nullable=False, default=""),
+)
+Index("ix_backups_store", backups.c.store, backups.c.start_time)
+
+admin_jobs = Table(
+    "admin_jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("operation", String(32), nullable=False),  # Backup, Restore, DeleteBackup…
+    Column("operation_uri", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # SUBMITTED, EXECUTING, COMPLETED, FAILED
+    Column("username", String(128), nullable=False, default=""),
+    Column("schedule_type", String(16), nullable=False, default="MANUAL"),
+    Column("backup_name", String(128), nullable=False, default=""),
+    Column("store", String(128), nullable=False, default=""),
+    Column("message", Text, nullable=False, default=""),
+    Column("stages", Text, nullable=False, default="[]"),
+    Column("result", Text, nullable=False, default="{}"),
+    Column("node", String(128)),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False),
+)
+Index("ix_admin_jobs_start", admin_jobs.c.start_time)
+
+dr_settings = Table(
+    "dr_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+RECOVERY_TABLES = ("backup_stores", "backups", "admin_jobs", "dr_settings")
+"""What a restore keeps of the live database: the stores, the list of backups, the record of
+operations and the settings describe the backups themselves, so restoring an older state
+must not forget a store or a backup made since (nor the restore's own record)."""

@@ -99,6 +99,11 @@ class Deployment:
 
     clean_gp_jobs: Callable[[], str] | None = None
     """Remove the GP jobs past their age; returns the run's result text."""
+    create_backup: Callable[[dict[str, Any], int, str], str] | None = None
+    """Back the deployment up per a CreateBackup task's parameters, for the fire at the given
+    epoch ms, as the given user; returns the run's result text (raises when it failed)."""
+    clean_backups: Callable[[], str] | None = None
+    """Delete the backups past their retention date; returns the run's result text."""
     token_for_minutes: Callable[[str, int], str] | None = None
     """A token of a user that lives the given minutes (a notebook's ``GIS("home")``)."""
     token_for: Callable[[str], str] | None = None

@@ -38,6 +38,7 @@ class Registry:
     def default(cls, environ: Mapping[str, str] | None = None) -> Registry:
         """The built-in types, then the entry points, then ``GISTASKS_TASKTYPES``; a name
         already taken keeps its first type."""
+        from gistasks.tasktypes.backups import BackupRetentionCleaner, CreateBackup
         from gistasks.tasktypes.cleangpjobs import CleanGPJobs
         from gistasks.tasktypes.gpservice import GPService
         from gistasks.tasktypes.insights import UpdateInsightsWorkbook
@@ -49,7 +50,8 @@ class Registry:
 
         env = os.environ if environ is None else environ
         registry = cls([Ping, CleanGPJobs, GPService, ExecuteNotebook, ExecuteReport,
-                        ExecuteSceneCook, ExecuteWorkflowManager, UpdateInsightsWorkbook])
+                        ExecuteSceneCook, ExecuteWorkflowManager, UpdateInsightsWorkbook,
+                        CreateBackup, BackupRetentionCleaner])
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             registry.register(ep.load(), replace=False)
         for spec in filter(None, env.get("GISTASKS_TASKTYPES", "").split(",")):
