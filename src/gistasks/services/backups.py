@@ -746,13 +746,17 @@ class BackupService:
         def work() -> None:
             try:
                 with self._exclusive("restore the backup"):
-                    with path.open("rb") as f:
-                        reader = archive.ArchiveReader(f, passcode)
-                        check_restorable(reader.header, self._kind(), self.data_dir)
                     job_ids.append(self._new_job(
                         "Restore", f"/admin/system/disasterrecovery/stores/{record.store}/"
                         f"backups/{name}/restore", username, name, record.store,
-                        str(reader.header.get("scheduleType", "MANUAL"))))
+                        record.schedule_type))
+                    try:
+                        with path.open("rb") as f:
+                            header = archive.ArchiveReader(f, passcode).header
+                        check_restorable(header, self._kind(), self.data_dir)
+                    except BaseException as exc:
+                        self._end_job(job_ids[0], FAILED, _why(exc, record.store))
+                        raise
                     self.restoring = True
                     ready.set()
                     try:
@@ -788,11 +792,10 @@ class BackupService:
         beside the live state, then swapped in; the job id."""
         passcode = check_passcode(passcode)
         with path.open("rb") as f:
-            header = archive.ArchiveReader(f, passcode).header
-        check_restorable(header, self._kind(), self.data_dir)
-        job_id = self._new_job("Restore", f"/admin/system/disasterrecovery/backups/"
-                               f"{header.get('name', '')}/restore", username,
-                               str(header.get("name", "")), "",
+            header = archive.read_header(f)
+        name = str(header.get("name", ""))
+        job_id = self._new_job("Restore", f"/admin/system/disasterrecovery/backups/{name}"
+                               "/restore", username, name, "",
                                str(header.get("scheduleType", "MANUAL")))
         try:
             stage_restore(path, passcode, self.data_dir, job_id, self.scope().excluded,
@@ -821,9 +824,22 @@ def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _no_space(exc: BaseException) -> bool:
+    """Whether a disk full (or a quota) is behind ``exc``."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _why(exc: BaseException, store: str) -> str:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"There is not enough space in backup store '{store}' for the backup."
+    if _no_space(exc):
+        where = f"backup store '{store}'" if store else "the data directory"
+        return f"There is not enough space in {where}; nothing was kept."
     if isinstance(exc, ServiceError):
         return str(exc)
     if isinstance(exc, archive.ArchiveError | RestoreRefusedError):
@@ -839,7 +855,7 @@ def _service_error(exc: BaseException) -> BaseException:
                                      "backup")
     if isinstance(exc, archive.ArchiveError | RestoreRefusedError):
         return RefusedError("restore the backup", str(exc))
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if _no_space(exc):
         return RefusedError("restore the backup", "there is not enough space in the data "
                             "directory for it; nothing was changed")
     return exc
