@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import Boolean, Integer, String, Text, delete, insert, select, update
 
 from gistasks.security import archive
-from gistasks.services import backups as backups_module
 from gistasks.services.backups import (
     RESTORE_DIR,
     SUFFIX,
@@ -337,11 +336,11 @@ def test_a_swap_cut_off_by_a_crash_is_finished_at_the_next_start(
             raise OSError("the machine went down")
         real(src, dst)
 
-    monkeypatch.setattr(backups_module.os, "replace", crash_after_three)
+    monkeypatch.setattr(os, "replace", crash_after_three)
     fresh = Store(db_url)
     with pytest.raises(OSError, match="went down"):
         apply_pending_restore(data_dir, fresh, data_file(db_url))
-    monkeypatch.setattr(backups_module.os, "replace", real)
+    monkeypatch.setattr(os, "replace", real)
     fresh.close()
     again = Store(db_url)
     try:
