@@ -68,7 +68,7 @@ def test_admin_root_answers_admins_in_both_places(server: Server, admin: str) ->
     for root in ("admin", "portaladmin"):
         body = adm(server, "", admin, root=root)
         assert body["fullVersion"] == "12.0.0" and "system" in body["resources"]  # type: ignore[operator]
-    assert adm(server, "/system", admin)["resources"] == ["tasks", "limits"]
+    assert adm(server, "/system", admin)["resources"] == ["tasks", "limits", "disasterrecovery"]
 
 
 @pytest.mark.parametrize("path", ["", "/system", "/system/tasks", "/system/limits",

@@ -69,7 +69,7 @@ async def root(c: CallDep) -> Response:
 @route(router, "/system", READ, _admin("System resources", "AdminSystem"))
 async def system(c: CallDep) -> Response:
     c.org_admin()
-    return render({"resources": ["tasks", "limits"]}, c.f, "System")
+    return render({"resources": ["tasks", "limits", "disasterrecovery"]}, c.f, "System")
 
 
 START = Integer("start", "0-based offset of the first task.", example=0, minimum=0,

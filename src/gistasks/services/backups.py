@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -243,7 +244,7 @@ class BackupService:
         for job in self.store.recovery.unfinished_jobs():
             if job.id == applied_restore:
                 continue
-            if job.node == self.node or now - job.updated > STALE_S * 1000:
+            if not _alive(job, self.node, now):
                 self._end_job(job.id, FAILED, "The server running it stopped before it ended.")
         for stale in self.data_dir.glob(BACKUP_STAGING + "*"):
             owner = self.store.recovery.job(stale.name[len(BACKUP_STAGING):])
@@ -545,7 +546,7 @@ class BackupService:
         try:
             now = self.now_ms()
             for job in self.store.recovery.unfinished_jobs():
-                if job.operation in ("Backup", "Restore") and now - job.updated < STALE_S * 1000:
+                if job.operation in ("Backup", "Restore") and _alive(job, self.node, now):
                     raise RefusedError(operation, "another backup or restore is in progress "
                                        f"({job.id})")
             yield
@@ -807,6 +808,24 @@ class BackupService:
 
     def _kind(self) -> str:
         return "sqlite" if self.store.is_sqlite else "postgresql"
+
+
+def _alive(job: AdminJobRecord, node: str, now_ms: int) -> bool:
+    """Whether the process running an unfinished operation may still be at it: not this
+    process in an earlier life, not a process of this host that is gone (node names are
+    ``host-pid-…``), and heard from within ``STALE_S``."""
+    if now_ms - job.updated > STALE_S * 1000 or job.node is None or job.node == node:
+        return False
+    host, _, rest = job.node.partition(f"{socket.gethostname()}-")
+    pid = rest.split("-", 1)[0]
+    if host == "" and rest and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
 
 
 def _setting_dir(settings: dict[str, Any]) -> str | None:
