@@ -116,6 +116,10 @@ class Settings:
     http: HttpLimits = field(default_factory=HttpLimits)
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)
     content: ContentPolicy = field(default_factory=ContentPolicy)
+    backup_store_roots: tuple[Path, ...] = ()
+    """Where backup stores may be registered besides ``<data dir>/backupstores/``
+    (``GISTASKS_BACKUP_STORE_ROOTS``, absolute directories separated by ``:``): an admin
+    registering a store cannot make the server write anywhere else."""
 
     @property
     def database_url(self) -> str:
@@ -192,7 +196,18 @@ def resolve(
         http=_http_limits(env),
         sign_in=_sign_in(env),
         content=_content(env),
+        backup_store_roots=_store_roots(env.get("GISTASKS_BACKUP_STORE_ROOTS", "")),
     )
+
+
+def _store_roots(raw: str) -> tuple[Path, ...]:
+    roots = []
+    for item in filter(None, (p.strip() for p in raw.split(os.pathsep))):
+        path = Path(item)
+        if not path.is_absolute():
+            raise ConfigError(f"GISTASKS_BACKUP_STORE_ROOTS: {item!r} is not an absolute path")
+        roots.append(Path(os.path.normpath(path)))
+    return tuple(roots)
 
 
 def _public_url(raw: str, context: str) -> str:

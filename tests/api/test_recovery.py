@@ -73,7 +73,8 @@ class Admin:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("recovery")
     write_services(data_dir)
-    srv = start_with_users(data_dir, ERIN)
+    srv = start_with_users(data_dir, ERIN, env={
+        "GISTASKS_BACKUP_STORE_ROOTS": str(tmp_path_factory.getbasetemp())})
     yield srv
     stop(srv)
 
@@ -155,8 +156,8 @@ def test_an_unknown_store_or_backup_is_not_found(admin: Admin) -> None:
 
 
 def test_stores_are_registered_made_default_validated_and_unregistered(
-        admin: Admin, tmp_path: Path) -> None:
-    root = tmp_path / "nfs" / "store2"
+        admin: Admin, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("nfs") / "store2"
     answer = admin.post(f"{DR}/stores/register", storeName="store2", rootDirectory=str(root),
                         credentials={}, storageConfig={"type": "FILE_SYSTEM"}, isDefault="false")
     assert answer["status"] == "success" and answer["name"] == "store2"
@@ -180,8 +181,9 @@ def test_stores_are_registered_made_default_validated_and_unregistered(
         assert admin.post(f"{DR}/stores/{name}/unregister")["status"] == "success"
     assert [s["name"] for s in admin.get(f"{DR}/stores")["backupStores"]] == ["default"]
     assert (root / "in-store2.gtbackup").is_file(), "unregistering keeps the files"
-    bad = admin.post(f"{DR}/stores/register", storeName="rel", rootDirectory="relative/path")
-    assert bad["status"] == "error" and "rootDirectory" in json.dumps(bad)
+    for where in ("relative/path", "/var/lib/elsewhere", str(server.data_dir / "content")):
+        bad = admin.post(f"{DR}/stores/register", storeName="rel", rootDirectory=where)
+        assert bad["status"] == "error" and "rootDirectory" in json.dumps(bad), bad
 
 
 def test_settings_bound_the_backup_time_and_refuse_what_they_do_not_know(admin: Admin) -> None:

@@ -9,6 +9,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,8 @@ def data_file(db_url: str) -> Path | None:
 def service(store: Store, data_dir: Path, db_url: str, now: int = NOW,
             applied: str | None = None) -> BackupService:
     s = BackupService(store, data_dir, lambda: now + next(TICKS), "node-1",
-                      lambda: "https://h/arcgis/admin", data_file(db_url))
+                      lambda: "https://h/arcgis/admin", data_file(db_url),
+                      store_roots=(Path(tempfile.gettempdir()),))
     s.start(applied)
     return s
 
@@ -266,9 +268,11 @@ def test_bad_requests_are_refused_naming_what_is_wrong(
     make_backup(store, data_dir, db_url)
     with pytest.raises(RefusedError, match="exists"):
         svc.create("b1", PASSCODE, username="admin")
-    with pytest.raises(InvalidParameterError) as store_dir:
-        svc.register_store("rel", "relative/dir", {}, False)
-    assert store_dir.value.param == "rootDirectory"
+    for where in ("relative/dir", "/etc/gistasks", str(data_dir / "content")):
+        with pytest.raises(InvalidParameterError) as store_dir:
+            svc.register_store("elsewhere", where, {}, False)
+        assert store_dir.value.param == "rootDirectory"
+    assert not Path("/etc/gistasks").exists()
     with pytest.raises(RefusedError, match="default"):
         svc.unregister_store("default")
     assert [b.name for b in svc.backups()] == ["b1"]

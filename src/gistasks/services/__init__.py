@@ -73,7 +73,8 @@ class Services:
                        store, jobs.catalog, jobs, lambda: [settings.base_url]),
                    backups=BackupService(store, settings.data_dir, engine.now_ms, engine.node,
                                          lambda: f"{settings.base_url}/admin",
-                                         settings.sqlite_file),
+                                         settings.sqlite_file,
+                                         store_roots=settings.backup_store_roots),
                    engine=engine, jobs=jobs)
 
     def start(self) -> None:

@@ -213,7 +213,8 @@ class BackupService:
 
     def __init__(self, store: Store, data_dir: Path, now_ms: Callable[[], int], node: str,
                  admin_url: Callable[[], str], database_file: Path | None = None,
-                 restart: Callable[[], None] | None = None) -> None:
+                 restart: Callable[[], None] | None = None,
+                 store_roots: tuple[Path, ...] = ()) -> None:
         self.store = store
         self.data_dir = data_dir
         self.now_ms = now_ms
@@ -224,6 +225,8 @@ class BackupService:
         self.restart = restart
         """Stops and starts the server again (set by ``serve``): a restore asked through the
         API is swapped in while the server is stopped."""
+        self.store_roots = store_roots
+        """Where stores may be registered besides ``<data dir>/backupstores/``."""
         self.restoring = False
         """True from the moment a restore asked through the API starts until the server
         restarts: every other request is answered ``RESTORE_UNAVAILABLE``."""
@@ -332,11 +335,14 @@ class BackupService:
         taken = {Path(s.root_dir) for s in self.stores()}
         if path in taken:
             raise RefusedError("register the store", "another store uses this directory")
-        data = self.data_dir.resolve()
-        if path.resolve() == data or (data in path.resolve().parents and path.resolve(
-                ).relative_to(data).parts[0] not in (DEFAULT_STORE_DIR, STORES_DIR)):
-            raise InvalidParameterError("rootDirectory", "A store inside the data directory "
-                                        f"must be under '{STORES_DIR}/'.")
+        allowed = (self.data_dir.resolve() / STORES_DIR, *self.store_roots)
+        real, data = path.resolve(), self.data_dir.resolve()
+        inside_data = real == data or data in real.parents
+        if inside_data and not (allowed[0] == real or allowed[0] in real.parents) or not any(
+                real == root.resolve() or root.resolve() in real.parents for root in allowed):
+            raise InvalidParameterError(
+                "rootDirectory", f"A store lives under {allowed[0]} or a directory named in "
+                "GISTASKS_BACKUP_STORE_ROOTS on the server.")
         try:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._check_writable(path)
