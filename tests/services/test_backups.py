@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Boolean, Integer, String, Text, delete, insert, select, update
 
 from gistasks.security import archive
+from gistasks.services import backups as backups_module
 from gistasks.services.backups import (
     RESTORE_DIR,
     SUFFIX,
@@ -390,3 +391,16 @@ def test_a_backup_that_fills_its_store_leaves_no_file_and_says_so(
     finally:
         subprocess.run(["umount", str(small)], check=False)
         shutil.rmtree(small, ignore_errors=True)
+
+
+def test_a_restore_that_would_not_fit_is_refused_before_anything_is_written(
+        deployment: tuple[Store, Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, data_dir, db_url = deployment
+    path = make_backup(store, data_dir, db_url)
+    before, files = canonical(store), tree(data_dir)
+    monkeypatch.setattr(backups_module, "_free_bytes", lambda _path: 1024 * 1024)
+    svc = service(store, data_dir, db_url)
+    with pytest.raises(RestoreRefusedError, match="MiB free"):
+        svc.restore_offline(path, PASSCODE, "cli")
+    assert canonical(store) == before and tree(data_dir) == files
+    assert not (data_dir / RESTORE_DIR).exists() or not any((data_dir / RESTORE_DIR).iterdir())
