@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
 DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
 
-.PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api bench-gp bench-notebooks deps-test deps-debian clean
+.PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api bench-gp bench-notebooks bench-backup deps-test deps-debian clean
 
 $(BIN)/gistasks: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-notebooks: deps-test
 
 bench-gp: deps-test
 	$(BIN)/python benchmarks/gp_bench.py
+
+# Against Debian's restic on the same data directory (1.4 GB), in the same run.
+bench-backup: deps-test
+	@$(MAKE) --no-print-directory deps-debian DEB_PACKAGES=restic
+	$(BIN)/python benchmarks/backup_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -67,6 +67,7 @@ def build(settings: Settings, store: Store, engine_settings: EngineSettings | No
         clean_gp_jobs=services.geoprocessing.clean,
         create_backup=services.backups.run_scheduled,
         clean_backups=services.backups.clean_expired,
+        backup_stores=lambda: [s.name for s in services.backups.stores()],
         token_for=lambda username: services.auth.token_for(username, TASK_TOKEN_MINUTES),
         token_for_minutes=services.auth.token_for,
         own_origins=tuple(own_origins(settings)),

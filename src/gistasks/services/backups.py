@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from gistasks import __version__, jsonsafe
 from gistasks.security import archive
@@ -338,7 +338,7 @@ class BackupService:
         allowed = (self.data_dir.resolve() / STORES_DIR, *self.store_roots)
         real, data = path.resolve(), self.data_dir.resolve()
         inside_data = real == data or data in real.parents
-        if inside_data and not (allowed[0] == real or allowed[0] in real.parents) or not any(
+        if (inside_data and not (allowed[0] == real or allowed[0] in real.parents)) or not any(
                 real == root.resolve() or root.resolve() in real.parents for root in allowed):
             raise InvalidParameterError(
                 "rootDirectory", f"A store lives under {allowed[0]} or a directory named in "
@@ -407,8 +407,11 @@ class BackupService:
 
     def find(self, name: str, store: str | None = None) -> BackupRecord:
         record = self.store.recovery.backup(name)
-        if record is None or (store is not None and record.store != store):
+        if record is None:
             raise NotFoundError(f"Backup '{name}' does not exist.")
+        if store is not None and record.store != store:
+            raise NotFoundError(f"Backup '{name}' is not in store '{store}' (it is in "
+                                f"'{record.store}').")
         return record
 
     def path_of(self, record: BackupRecord) -> Path:
@@ -545,19 +548,34 @@ class BackupService:
         self.store.recovery.update_job(job_id, **values)
 
     @contextlib.contextmanager
-    def _exclusive(self, operation: str) -> Iterator[None]:
-        """One backup or restore at a time in the deployment."""
-        if not self._busy.acquire(blocking=False):
-            raise RefusedError(operation, "another backup or restore is in progress")
+    def _exclusive(self, operation: str, wait_s: float = 0.0) -> Iterator[None]:
+        """One backup or restore at a time in the deployment: refused at once, or after
+        waiting up to ``wait_s`` for the one in progress (a scheduled backup waits for
+        another task's backup of the same minute)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            got = self._busy.acquire(timeout=0.2) if wait_s else self._busy.acquire(False)
+            if got:
+                other = self._running_elsewhere()
+                if other is None:
+                    break
+                self._busy.release()
+            if time.monotonic() >= deadline:
+                raise RefusedError(operation, "another backup or restore is in progress")
+            if got:
+                time.sleep(0.5)
         try:
-            now = self.now_ms()
-            for job in self.store.recovery.unfinished_jobs():
-                if job.operation in ("Backup", "Restore") and _alive(job, self.node, now):
-                    raise RefusedError(operation, "another backup or restore is in progress "
-                                       f"({job.id})")
             yield
         finally:
             self._busy.release()
+
+    def _running_elsewhere(self) -> str | None:
+        """The id of a backup or restore another process is running, if any."""
+        now = self.now_ms()
+        for job in self.store.recovery.unfinished_jobs():
+            if job.operation in ("Backup", "Restore") and _alive(job, self.node, now):
+                return job.id
+        return None
 
     # -- backing up -----------------------------------------------------------------------------
 
@@ -584,7 +602,8 @@ class BackupService:
 
         def work() -> None:
             try:
-                with self._exclusive("create the backup"):
+                with self._exclusive("create the backup",
+                                     self.settings()["timeoutInMinutes"] * 60.0 if wait else 0):
                     job_id.append(self._new_job(
                         "Backup", f"/admin/system/disasterrecovery/stores/{record.name}/"
                         "backups/create", username, name, record.name, schedule_type))
@@ -676,9 +695,8 @@ class BackupService:
                     tick()
 
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb", buffering=0) as raw:
-                    out: BinaryIO = raw
-                    writer = archive.ArchiveWriter(out, passcode, header, on_bytes=on_bytes)
+                with os.fdopen(fd, "wb", buffering=0) as raw, archive.ArchiveWriter(
+                        raw, passcode, header, on_bytes=on_bytes) as writer:
                     done = [0]
 
                     def counted(n: int) -> None:
@@ -758,8 +776,8 @@ class BackupService:
                         f"backups/{name}/restore", username, name, record.store,
                         record.schedule_type))
                     try:
-                        with path.open("rb") as f:
-                            header = archive.ArchiveReader(f, passcode).header
+                        with path.open("rb") as f, archive.ArchiveReader(f, passcode) as r:
+                            header = r.header
                         check_restorable(header, self._kind(), self.data_dir)
                     except BaseException as exc:
                         self._end_job(job_ids[0], FAILED, _why(exc, record.store))
@@ -798,12 +816,9 @@ class BackupService:
         not running (the caller holds the data directory's lock). Checked and prepared
         beside the live state, then swapped in; the job id."""
         passcode = check_passcode(passcode)
-        with path.open("rb") as f:
-            header = archive.read_header(f)
-        name = str(header.get("name", ""))
+        name = path.name.removesuffix(SUFFIX)
         job_id = self._new_job("Restore", f"/admin/system/disasterrecovery/backups/{name}"
-                               "/restore", username, name, "",
-                               str(header.get("scheduleType", "MANUAL")))
+                               "/restore", username, name, "", "MANUAL")
         try:
             stage_restore(path, passcode, self.data_dir, job_id, self.scope().excluded,
                           self._kind(), lambda: None, progress)
@@ -983,8 +998,7 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
                 beat[0] = time.monotonic()
                 heartbeat()
 
-        with path.open("rb") as f:
-            reader = archive.ArchiveReader(f, passcode, on_bytes=on_bytes)
+        with path.open("rb") as f, archive.ArchiveReader(f, passcode, on_bytes=on_bytes) as reader:
             check_restorable(reader.header, kind, data_dir)
             made: set[Path] = set()
             database = None

@@ -45,6 +45,10 @@ class CreateBackup(TaskType):
         store = parameters.get("storeName", "default")
         if not isinstance(store, str) or not store:
             raise ValueError("'storeName' names a backup store")
+        known = self.deployment.backup_stores() if self.deployment.backup_stores else None
+        if known is not None and store not in known:
+            raise ValueError(f"'storeName': there is no backup store {store!r} (the stores: "
+                             f"{', '.join(known)})")
         offset = parameters.get("retentionOffset", -1)
         if (not isinstance(offset, int) or isinstance(offset, bool)
                 or not (offset == -1 or 0 < offset <= MAX_OFFSET_MS)):

@@ -104,6 +104,8 @@ class Deployment:
     epoch ms, as the given user; returns the run's result text (raises when it failed)."""
     clean_backups: Callable[[], str] | None = None
     """Delete the backups past their retention date; returns the run's result text."""
+    backup_stores: Callable[[], list[str]] | None = None
+    """The names of the registered backup stores."""
     token_for_minutes: Callable[[str, int], str] | None = None
     """A token of a user that lives the given minutes (a notebook's ``GIS("home")``)."""
     token_for: Callable[[str], str] | None = None
