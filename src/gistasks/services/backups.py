@@ -24,9 +24,11 @@ stores, the list of backups, the operations) are kept as they are.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
+import queue
 import re
 import shutil
 import socket
@@ -998,7 +1000,8 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
                 beat[0] = time.monotonic()
                 heartbeat()
 
-        with path.open("rb") as f, archive.ArchiveReader(f, passcode, on_bytes=on_bytes) as reader:
+        with path.open("rb") as f, archive.ArchiveReader(
+                f, passcode, on_bytes=on_bytes) as reader, _FileWriter() as writer:
             check_restorable(reader.header, kind, data_dir)
             made: set[Path] = set()
             database = None
@@ -1010,26 +1013,25 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
                     rel = name[len(FILES) + 1:]
                     top = rel.split("/", 1)[0]
                     if top in excluded or top.startswith(BACKUP_STAGING):
-                        raise RestoreRefusedError(f"the backup holds {rel!r}, which a backup never "
-                                             "holds")
+                        raise RestoreRefusedError(f"the backup holds {rel!r}, which a backup "
+                                                  "never holds")
                     target = files / rel
                 else:
                     raise RestoreRefusedError(f"the backup holds an unknown member {name!r}")
                 if target.parent not in made:
                     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                     made.add(target.parent)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in chunks:
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
+                writer.open(target)
+                for chunk in chunks:
+                    writer.write(chunk)
             if database is None:
                 raise RestoreRefusedError("the backup holds no database")
+        _sync_file_system(staging)
         if database == SQLITE_MEMBER:
             schema = check_sqlite(staging / SQLITE_MEMBER)
             if schema != reader.header.get("schema"):
-                raise RestoreRefusedError("the backup's database is not the one its header names")
+                raise RestoreRefusedError("the backup's database is not the one its header "
+                                          "names")
         files.mkdir(mode=0o700, exist_ok=True)
         _write_json_atomic(staging / COMMIT, {
             "job": job_id, "database": database, "excluded": sorted(excluded),
@@ -1038,6 +1040,78 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+class _FileWriter:
+    """Writes the restored files in a thread of its own, so that the reader's decryption,
+    decompression and hashing go on meanwhile; at most ``DEPTH`` pieces wait. An error of the
+    thread (a full disk) is raised in the caller at its next call or at the end."""
+
+    DEPTH = 16
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="restore-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = -1
+        while True:
+            op, value = self._queue.get()
+            if self._error is not None and op != "stop":
+                continue
+            try:
+                if op == "stop":
+                    break
+                if op == "open":
+                    if fd >= 0:
+                        os.close(fd)
+                    fd = -1
+                    fd = os.open(value, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                else:
+                    view = memoryview(value)
+                    while view:
+                        view = view[os.write(fd, view):]
+            except BaseException as exc:  # handed to the caller
+                self._error = exc
+        if fd >= 0:
+            os.close(fd)
+
+    def _put(self, op: str, value: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((op, value))
+
+    def open(self, path: Path) -> None:
+        self._put("open", path)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._put("write", data)
+
+    def __enter__(self) -> _FileWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self._queue.put(("stop", None))
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+
+def _sync_file_system(path: Path) -> None:
+    """Every write of the file system holding ``path`` on disk (one ``syncfs`` instead of a
+    ``fsync`` per file; ``sync`` where there is no ``syncfs``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), "syncfs failed")
+    except (AttributeError, OSError):
+        os.sync()
+    finally:
+        os.close(fd)
 
 
 def apply_pending_restore(data_dir: Path, store: Store, database_file: Path | None) -> str | None:
