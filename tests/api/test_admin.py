@@ -220,7 +220,8 @@ def test_runs_newest_first_with_the_task_and_editable(server: Server, admin: str
 
 
 @pytest.mark.parametrize(("form", "message"), [
-    ({"type": "CreateBackup"}, "Invalid 'type' 'CreateBackup'"),
+    ({"type": "CreateHealthCheckReports"}, "Invalid 'type' 'CreateHealthCheckReports'"),
+    ({"type": "CreateBackup"}, "Invalid 'parameters'"),
     ({"type": "ExecuteNotebook"}, "Invalid 'type' 'ExecuteNotebook'"),
     ({"minute": ""}, "'minute' must be specified"),
     ({"hour": "25"}, "Invalid 'hour'"),

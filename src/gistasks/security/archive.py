@@ -74,6 +74,7 @@ import stat
 import struct
 import threading
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -115,7 +116,9 @@ _MAC: Final = 32
 _BLOCK: Final = 1 << 20
 """The writer's blocks (file reads); the reader's steps of output."""
 _POOL: Final = 4
-"""Buffers of ``_BLOCK`` bytes between the writer's threads; chunks queued in the reader's."""
+"""Buffers of ``_BLOCK`` bytes between the writer's threads."""
+_STEPS: Final = 4
+"""Steps of decompressed output (at most ``_BLOCK`` bytes each) queued between the reader's."""
 _POLL: Final = 0.25
 _ZSTD_THREADS: Final = 2
 """zstandard's own compression threads (twice the speed on compressible data on 2 cores)."""
@@ -298,6 +301,82 @@ def _nonce(index: int, final: bool) -> bytes:
 
 
 _Item = tuple[bytes, memoryview | bytes | None, bytearray | None]
+"""Container bytes to compress: a prefix, data, and the pooled buffer holding the data."""
+
+
+def _write_all(out: BinaryIO, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        done = out.write(view)
+        view = view[len(view) if done is None else done:]
+
+
+class _Sealer:
+    """The writer's worker thread: compresses, seals and writes what the caller queues.
+
+    It holds no reference to its ArchiveWriter, so a writer dropped without ``finish`` or
+    ``abort`` is collected, and its finalizer stops this thread."""
+
+    def __init__(self, out: BinaryIO, aead: AESGCM, aad: bytes, chunk_size: int,
+                 level: int) -> None:
+        self.out, self.aead, self.aad = out, aead, aad
+        threads = _ZSTD_THREADS if (os.cpu_count() or 1) > 1 else 0
+        self.chunker = zstandard.ZstdCompressor(level=level, threads=threads).chunker(
+            chunk_size=chunk_size)
+        self.sealed = bytearray(chunk_size + _TAG)
+        self.pending: bytes | None = None
+        self.index = 0
+        self.written = 0
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self.queue: queue.Queue[_Item | None] = queue.Queue(_POOL)
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(_POOL):
+            self.free.put(bytearray(_BLOCK))
+        self.thread = threading.Thread(target=self.run, name="archive-writer", daemon=True)
+
+    def run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None and not self.abandoned:
+                prefix, data, buffer = item
+                if prefix:
+                    for piece in self.chunker.compress(prefix):
+                        self.seal(piece)
+                if data is not None:
+                    for piece in self.chunker.compress(data):
+                        self.seal(piece)
+                if buffer is not None:
+                    self.free.put(buffer)
+            if self.abandoned:
+                return
+            finished: Iterator[bytes] = self.chunker.finish()  # type: ignore[no-untyped-call]
+            for piece in finished:
+                self.seal(piece)
+            if self.pending is None:  # pragma: no cover - a zstd stream is never empty
+                raise AssertionError("empty payload")
+            self.write(self.pending, final=True)
+        except BaseException as exc:
+            self.error = exc
+
+    def seal(self, piece: bytes) -> None:
+        """Seals the piece before this one: only the very last is sealed as the last."""
+        if self.pending is not None:
+            self.write(self.pending, final=False)
+        self.pending = piece
+
+    def write(self, piece: bytes, final: bool) -> None:
+        size = len(piece) + _TAG
+        view = memoryview(self.sealed)[:size]
+        self.aead.encrypt_into(_nonce(self.index, final), piece, self.aad, view)
+        _write_all(self.out, view)
+        self.index += 1
+        self.written += size
+
+    def abandon(self) -> None:
+        """Stops the thread without a last chunk; from any thread, without waiting."""
+        self.abandoned = True
+        with contextlib.suppress(queue.Full):  # when full, the thread sees the flag next
+            self.queue.put_nowait(None)
 
 
 class ArchiveWriter:
@@ -308,7 +387,9 @@ class ArchiveWriter:
     level (1 to 19); ``scrypt_n`` the scrypt cost (a power of two, 2**10 to 2**20; lower than
     the default only in tests); ``on_bytes(n)`` is called, in the caller's thread, with the
     bytes of the backup written since the last call. Raises ValueError for a bad argument.
-    ``out`` is written from a worker thread, between calls and during them."""
+    ``out`` is written from a worker thread, between calls and during them; an error writing
+    it is raised by the next call as ArchiveError (caused by the original error). Use it in a
+    ``with`` block, or end it with ``finish`` or ``abort`` (its thread waits until then)."""
 
     def __init__(self, out: BinaryIO, passcode: str, header: Mapping[str, Any], *,
                  level: int = 3, chunk_size: int = 1 << 20, scrypt_n: int = DEFAULT_SCRYPT_N,
@@ -339,86 +420,32 @@ class ArchiveWriter:
 
         self._out = out
         self._on_bytes = on_bytes
-        self._aead = AESGCM(payload_key)
-        self._aad = hashlib.sha256(prefix).digest()
-        self._chunk_size = chunk_size
-        threads = _ZSTD_THREADS if (os.cpu_count() or 1) > 1 else 0
-        self._chunker = zstandard.ZstdCompressor(level=level, threads=threads).chunker(
-            chunk_size=chunk_size)
-        self._sealed = bytearray(chunk_size + _TAG)
-        self._pending: bytes | None = None
-        self._index = 0
-        self._written = 0
         self._reported = 0
         self._members: list[Member] = []
         self._names: set[str] = set()
         self._state = "open"  # "open", "finished", "broken"
-        self._error: BaseException | None = None
-        self._abandoned = False
-        self._queue: queue.Queue[_Item | None] = queue.Queue(_POOL)
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(_POOL):
-            self._free.put(bytearray(_BLOCK))
-        out.write(prefix)
-        self._written = len(prefix)
+        self._sealer = _Sealer(out, AESGCM(payload_key), hashlib.sha256(prefix).digest(),
+                               chunk_size, level)
+        _write_all(out, prefix)
+        self._sealer.written = len(prefix)
         self._report()
-        self._thread = threading.Thread(target=self._work, name="archive-writer", daemon=True)
-        self._thread.start()
-
-    # the worker: compress, seal, write
-
-    def _work(self) -> None:
-        try:
-            while (item := self._queue.get()) is not None and not self._abandoned:
-                prefix, data, buffer = item
-                if prefix:
-                    for piece in self._chunker.compress(prefix):
-                        self._seal(piece)
-                if data is not None:
-                    for piece in self._chunker.compress(data):
-                        self._seal(piece)
-                if buffer is not None:
-                    self._free.put(buffer)
-            if self._abandoned:
-                return
-            finished: Iterator[bytes] = self._chunker.finish()  # type: ignore[no-untyped-call]
-            for piece in finished:
-                self._seal(piece)
-            if self._pending is None:  # pragma: no cover - a zstd stream is never empty
-                raise AssertionError("empty payload")
-            self._write(self._pending, final=True)
-        except BaseException as exc:
-            self._error = exc
-
-    def _seal(self, piece: bytes) -> None:
-        if self._pending is not None:
-            self._write(self._pending, final=False)
-        self._pending = piece
-
-    def _write(self, piece: bytes, final: bool) -> None:
-        size = len(piece) + _TAG
-        view = memoryview(self._sealed)[:size]
-        self._aead.encrypt_into(_nonce(self._index, final), piece, self._aad, view)
-        while view:
-            done = self._out.write(view)
-            view = view[len(view) if done is None else done:]
-        self._index += 1
-        self._written += size
+        self._sealer.thread.start()
+        weakref.finalize(self, self._sealer.abandon)
 
     # the caller's side
 
     def _report(self) -> None:
-        written = self._written
+        written = self._sealer.written
         if self._on_bytes is not None and written > self._reported:
             self._on_bytes(written - self._reported)
         self._reported = written
 
     def _check(self, running: bool = True) -> None:
-        if self._error is not None:
+        error = self._sealer.error
+        if error is not None:
             self._state = "broken"
-            raise ArchiveError(f"the backup could not be written: {self._error}") \
-                from self._error
-        if running and not self._thread.is_alive():  # pragma: no cover - defensive
+            raise ArchiveError(f"the backup could not be written: {error}") from error
+        if running and not self._sealer.thread.is_alive():  # pragma: no cover - defensive
             self._state = "broken"
             raise ArchiveError("the backup could not be written: its writer stopped")
 
@@ -426,7 +453,7 @@ class ArchiveWriter:
         while True:
             self._check()
             try:
-                self._queue.put(item, timeout=_POLL)
+                self._sealer.queue.put(item, timeout=_POLL)
                 break
             except queue.Full:
                 continue
@@ -436,7 +463,7 @@ class ArchiveWriter:
         while True:
             self._check()
             try:
-                return self._free.get(timeout=_POLL)
+                return self._sealer.free.get(timeout=_POLL)
             except queue.Empty:
                 continue
 
@@ -478,7 +505,7 @@ class ArchiveWriter:
                 want = _BLOCK if left is None else min(_BLOCK, left)
                 got = f.readinto(view[:want])
                 if not got:
-                    self._free.put(buffer)
+                    self._sealer.free.put(buffer)
                     break
                 block = view[:got]
                 digest.update(block)
@@ -526,7 +553,7 @@ class ArchiveWriter:
         if fill:
             self._send((_U32.pack(fill), memoryview(buffer)[:fill], buffer))
         else:
-            self._free.put(buffer)
+            self._sealer.free.put(buffer)
         return self._end(name, size, digest)
 
     def _raw(self, data: bytes) -> None:
@@ -536,7 +563,7 @@ class ArchiveWriter:
     def _close(self) -> None:
         """Ends the payload (its last chunk) and waits for the worker; flushes ``out``."""
         self._send(None)
-        self._thread.join()
+        self._sealer.thread.join()
         self._check(running=False)
         self._out.flush()
         self._report()
@@ -565,16 +592,9 @@ class ArchiveWriter:
         """Stops writing: the backup is left without its last chunk (it will not open)."""
         if self._state != "finished":
             self._state = "broken"
-        if self._thread.is_alive():
-            self._abandoned = True
-            while self._thread.is_alive():
-                try:
-                    self._queue.put(None, timeout=_POLL)
-                    break
-                except queue.Full:
-                    with contextlib.suppress(queue.Empty):  # room for the last item
-                        self._queue.get_nowait()
-            self._thread.join()
+        if self._sealer.thread.is_alive():
+            self._sealer.abandon()
+            self._sealer.thread.join()
 
     def __enter__(self) -> ArchiveWriter:
         return self
@@ -590,24 +610,58 @@ class ArchiveWriter:
 # --- the reader -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class _End:
-    pass
+    read: int
+    """Bytes of the file read since the last step."""
 
 
-_DONE = _End()
-_Chunk = tuple[bytes, int, bool]
-"""A chunk decrypted: its plaintext, its size in the file, whether it is the last."""
+_Step = tuple[bytes, int]
+"""Container bytes decompressed (at most ``_BLOCK``), bytes of the file read for them."""
+_EMPTY: Final = memoryview(b"")
 
 
 class _Source:
-    """What zstandard reads: the decrypted chunks, in the caller's thread."""
+    """What zstandard reads, in the worker thread: the chunks of the file, decrypted."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self._chunks, b"")
+
+
+class _Feed:
+    """The container bytes, in the caller's thread: the worker's steps, as views of them."""
 
     def __init__(self, reader: ArchiveReader) -> None:
         self._reader = reader
-        self.final = False
+        self._view = _EMPTY
+        self._at = 0
+        self.ended = False
 
-    def read(self, size: int = -1) -> bytes:
-        return self._reader._next_chunk()
+    def take(self, size: int) -> memoryview:
+        """At most ``size`` bytes (at least one, but none at the end): a view of a step, which
+        is never reused (it stays valid)."""
+        if self._at == len(self._view):
+            if self.ended:
+                return _EMPTY
+            item = self._reader._queue.get()
+            if isinstance(item, BaseException):
+                self.ended = True
+                self._view = _EMPTY
+                raise item
+            if isinstance(item, _End):
+                self.ended = True
+                self._view, self._at = _EMPTY, 0
+                self._reader._report(item.read)
+                return _EMPTY
+            data, read = item
+            self._view, self._at = memoryview(data), 0
+            self._reader._report(read)
+        at = self._at
+        self._at = min(at + size, len(self._view))
+        return self._view[at:self._at]
 
 
 class ArchiveReader:
@@ -641,17 +695,17 @@ class ArchiveReader:
         self._aead = AESGCM(payload_key)
         self._aad = hashlib.sha256(prefix.raw + prefix.tag).digest()
         self._chunk_size = prefix.chunk_size
-        self._queue: queue.Queue[_Chunk | BaseException | _End] = queue.Queue(_POOL)
+        self._queue: queue.Queue[_Step | BaseException | _End] = queue.Queue(_STEPS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._source = _Source(self)
+        self._read = 0
         self._started = False
         if on_bytes is not None:
             on_bytes(len(prefix.raw) + len(prefix.tag))
 
-    # the worker: read and decrypt
+    # the worker: read, decrypt and decompress
 
-    def _put(self, item: _Chunk | BaseException | _End) -> bool:
+    def _put(self, item: _Step | BaseException | _End) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=_POLL)
@@ -670,23 +724,44 @@ class ArchiveReader:
             data += more
         return data
 
+    def _chunks(self) -> Iterator[bytes]:
+        """The chunks decrypted, in order, up to the last one (or an exception)."""
+        full = self._chunk_size + _TAG
+        chunk = self._read_chunk()
+        if not chunk:
+            raise CorruptArchive("the backup is truncated: nothing follows its header")
+        index = 0
+        while True:
+            after = self._read_chunk() if len(chunk) == full else b""
+            final = not after
+            plain = self._open(index, chunk, final)
+            self._read += len(chunk)
+            yield plain
+            if final:
+                return
+            chunk, index = after, index + 1
+
     def _pump(self) -> None:
         try:
-            full = self._chunk_size + _TAG
-            chunk = self._read_chunk()
-            if not chunk:
-                raise CorruptArchive("the backup is truncated: nothing follows its header")
-            index = 0
+            chunks = self._chunks()
+            decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+            stream = decompressor.stream_reader(cast(BinaryIO, _Source(chunks)),
+                                                read_size=self._chunk_size,
+                                                read_across_frames=True, closefd=False)
             while True:
-                after = self._read_chunk() if len(chunk) == full else b""
-                final = not after
-                plain = self._open(index, chunk, final)
-                if not self._put((plain, len(chunk), final)):
-                    return
-                if final:
+                try:
+                    data: bytes = stream.read(_BLOCK)
+                except zstandard.ZstdError:
+                    raise CorruptArchive("the backup is damaged: its compressed data is "
+                                         "invalid (it was written wrongly)") from None
+                read, self._read = self._read, 0
+                if not data:
                     break
-                chunk, index = after, index + 1
-            self._put(_DONE)
+                if not self._put((data, read)):
+                    return
+            if next(chunks, None) is not None:  # pragma: no cover - zstandard reads to the end
+                raise CorruptArchive("the backup is damaged: something follows its end")
+            self._put(_End(read))
         except BaseException as exc:
             self._put(exc)
 
@@ -709,26 +784,16 @@ class ArchiveReader:
                              "authentication (altered, truncated, reordered, followed by "
                              "extra bytes, or from another backup)")
 
-    # the caller's side
+    # the caller's side: parse and hash
 
-    def _next_chunk(self) -> bytes:
-        if self._source.final:
-            return b""
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            self._source.final = True
-            raise item
-        if isinstance(item, _End):
-            self._source.final = True
-            return b""
-        plain, size, final = item
-        self._source.final = final
-        if self._on_bytes is not None:
-            self._on_bytes(size)
-        return plain
+    def _report(self, read: int) -> None:
+        if self._on_bytes is not None and read:
+            self._on_bytes(read)
 
-    def members(self) -> Iterator[tuple[str, Iterator[bytes]]]:
-        """Each member's name and content (pieces of at most 1 MiB, as they are decrypted).
+    def members(self) -> Iterator[tuple[str, Iterator[memoryview]]]:
+        """Each member's name and content, in pieces of at most 1 MiB as they are decompressed:
+        read-only memoryviews (``file.write`` takes them, ``bytes(piece)`` copies one), each
+        valid for as long as it is kept (a buffer yielded is never reused).
 
         Read a member's content before asking for the next member (what is left is skipped;
         a content iterator kept past that yields nothing more). After the last member the
@@ -740,34 +805,22 @@ class ArchiveReader:
         self._started = True
         self._thread = threading.Thread(target=self._pump, name="archive-reader", daemon=True)
         self._thread.start()
-        decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        stream = decompressor.stream_reader(cast(BinaryIO, self._source),
-                                            read_size=self._chunk_size,
-                                            read_across_frames=True, closefd=False)
         try:
-            yield from self._records(stream)
+            yield from self._records(_Feed(self))
         finally:
             self.close()
 
-    def _records(self, stream: Any) -> Iterator[tuple[str, Iterator[bytes]]]:
+    def _records(self, feed: _Feed) -> Iterator[tuple[str, Iterator[memoryview]]]:
         listed = hashlib.sha256()
         count, total = 0, 0
 
-        def read(size: int) -> bytes:
-            try:
-                data: bytes = stream.read(size)
-            except zstandard.ZstdError:
-                raise CorruptArchive("the backup is damaged: its compressed data is invalid "
-                                     "(it was written wrongly)") from None
-            return data
-
         def exact(size: int, what: str) -> bytes | bytearray:
-            data = read(min(size, _BLOCK))  # a length read is not an allocation of it
+            data = feed.take(size)
             if len(data) == size:
-                return data
-            gathered = bytearray(data)
+                return bytes(data)
+            gathered = bytearray(data)  # a length read is not an allocation of it
             while len(gathered) < size:
-                more = read(min(size - len(gathered), _BLOCK))
+                more = feed.take(size - len(gathered))
                 if not more:
                     raise CorruptArchive(f"the backup is damaged: it ends inside {what}")
                 gathered += more
@@ -780,12 +833,12 @@ class ArchiveReader:
                                      f"{limit})")
             return size
 
-        def content(name: str, done: list[tuple[int, str]]) -> Iterator[bytes]:
+        def content(name: str, done: list[tuple[int, str]]) -> Iterator[memoryview]:
             nonlocal total
             digest, size = hashlib.sha256(), 0
             while block := length(MAX_BLOCK, f"a block of {name[:80]!r}"):
                 while block:
-                    piece = read(min(block, _BLOCK))
+                    piece = feed.take(block)
                     if not piece:
                         raise CorruptArchive(f"the backup is damaged: it ends inside "
                                              f"{name[:80]!r}")
@@ -815,7 +868,7 @@ class ArchiveReader:
             raise CorruptArchive("the backup is damaged: an unknown record")
         text = exact(length(MAX_MANIFEST, "its manifest"), "its manifest")
         manifest = _manifest(text)
-        if exact(1, "the end of its records") != _END or read(1) or not self._source.final:
+        if exact(1, "the end of its records") != _END or feed.take(1) or not feed.ended:
             raise CorruptArchive("the backup is damaged: something follows its end")
         expected = hashlib.sha256()
         for entry in manifest["members"]:
