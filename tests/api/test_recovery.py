@@ -332,6 +332,8 @@ def test_a_restore_brings_back_exactly_the_backed_up_state_after_a_restart(
         watching.set()
         watcher.join()
     assert status["state"] == "success", status
+    assert [(s["name"], s["state"]) for s in status["stages"]] == [
+        ("Validation", "completed"), ("Stage backup", "completed"), ("Swap in", "completed")]
     assert any("being restored" in s for s in seen), "the API said it was being restored"
     assert sorted(t["title"] for t in erin.get(tasks)["tasks"]) == titles_before
     after = admin.get("/sharing/rest/portals/self/allScheduledTasks")

@@ -32,6 +32,7 @@ import queue
 import re
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -260,6 +261,12 @@ class BackupService:
             self._discover(record)
         restored = self.store.recovery.job(applied_restore) if applied_restore else None
         if restored is not None:
+            stages = jsonsafe.loads(restored.stages, 1024 * 1024)
+            for stage in stages if isinstance(stages, list) else []:
+                if isinstance(stage, dict) and stage.get("name") == "Swap in":
+                    stage.update(state="completed", lastUpdated=self.now_ms(), duration=(
+                        f"{self.now_ms() - restored.updated} millis (with the restart)"))
+            self.store.recovery.update_job(restored.id, stages=jsonsafe.dumps(stages))
             self._end_job(restored.id, COMPLETED, "",
                           {"backupName": restored.backup_name, "restored": True})
 
@@ -787,12 +794,10 @@ class BackupService:
                     self.restoring = True
                     ready.set()
                     try:
-                        self.store.recovery.update_job(job_ids[0], status=EXECUTING,
-                                                       updated=self.now_ms())
-                        stage_restore(path, passcode, self.data_dir, job_ids[0],
-                                      self.scope().excluded, self._kind(),
-                                      lambda: self.store.recovery.update_job(
-                                          job_ids[0], updated=self.now_ms()))
+                        self._staged(job_ids[0], lambda: stage_restore(
+                            path, passcode, self.data_dir, job_ids[0], self.scope().excluded,
+                            self._kind(), lambda: self.store.recovery.update_job(
+                                job_ids[0], updated=self.now_ms())))
                     except BaseException as exc:
                         self.restoring = False
                         self._end_job(job_ids[0], FAILED, _why(exc, record.store))
@@ -822,12 +827,31 @@ class BackupService:
         job_id = self._new_job("Restore", f"/admin/system/disasterrecovery/backups/{name}"
                                "/restore", username, name, "", "MANUAL")
         try:
-            stage_restore(path, passcode, self.data_dir, job_id, self.scope().excluded,
-                          self._kind(), lambda: None, progress)
+            self._staged(job_id, lambda: stage_restore(
+                path, passcode, self.data_dir, job_id, self.scope().excluded, self._kind(),
+                lambda: None, progress))
         except BaseException as exc:
             self._end_job(job_id, FAILED, _why(exc, ""))
             raise
         return job_id
+
+    def _staged(self, job_id: str, stage: Callable[[], Path]) -> None:
+        """Run a restore's preparation, recording its stages on its job (the swap is the
+        last, recorded when the next start has made it)."""
+        checked = Stage("Validation", at_ms=self.now_ms())
+        self.store.recovery.update_job(job_id, status=EXECUTING, updated=self.now_ms())
+        checked.ended, checked.state = time.monotonic(), "completed"
+        staging = Stage("Stage backup", at_ms=self.now_ms())
+        stages = [checked, staging]
+        try:
+            stage()
+        finally:
+            staging.ended = time.monotonic()
+            staging.state = "completed" if sys.exc_info()[0] is None else "failed"
+            staging.at_ms = self.now_ms()
+            self.store.recovery.update_job(job_id, updated=self.now_ms(), stages=jsonsafe.dumps(
+                [s.json() for s in stages] + [{"name": "Swap in", "state": "pending",
+                                               "duration": "", "lastUpdated": 0}]))
 
     def _kind(self) -> str:
         return "sqlite" if self.store.is_sqlite else "postgresql"
