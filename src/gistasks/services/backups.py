@@ -605,32 +605,17 @@ class BackupService:
         if self.store.recovery.backup(name) is not None or (
                 Path(record.root_dir) / (name + SUFFIX)).exists():
             raise RefusedError("create the backup", f"a backup named '{name}' exists")
-        job_id: list[str] = []
-        ready = threading.Event()
-        failure: list[BaseException] = []
+        def work(started: Callable[[str], None]) -> None:
+            with self._exclusive("create the backup",
+                                 self.settings()["timeoutInMinutes"] * 60.0 if wait else 0):
+                job_id = self._new_job(
+                    "Backup", f"/admin/system/disasterrecovery/stores/{record.name}/"
+                    "backups/create", username, name, record.name, schedule_type)
+                started(job_id)
+                self._backup(job_id, name, passcode, record, description, retention,
+                             schedule_type, username, progress)
 
-        def work() -> None:
-            try:
-                with self._exclusive("create the backup",
-                                     self.settings()["timeoutInMinutes"] * 60.0 if wait else 0):
-                    job_id.append(self._new_job(
-                        "Backup", f"/admin/system/disasterrecovery/stores/{record.name}/"
-                        "backups/create", username, name, record.name, schedule_type))
-                    ready.set()
-                    self._backup(job_id[0], name, passcode, record, description, retention,
-                                 schedule_type, username, progress)
-            except BaseException as exc:  # reported through the job or the caller
-                failure.append(exc)
-                ready.set()
-
-        if wait:
-            work()
-        else:
-            threading.Thread(target=work, name=f"backup-{name}", daemon=True).start()
-            ready.wait()
-        if not job_id:
-            raise failure[0]
-        return self.job(job_id[0])
+        return self.job(self._operation("create the backup", wait, work))
 
     def run_scheduled(self, parameters: dict[str, Any], fire_ms: int, owner: str) -> str:
         """One fire of a CreateBackup task: ``<prefix>-YYYY-MM-DD-HH-MM-SS``, SCHEDULED, kept
@@ -773,49 +758,61 @@ class BackupService:
             raise RefusedError("restore the backup", "this server cannot restart itself: stop "
                                "it and run 'gistasks restore'")
         path = self.path_of(record)
-        job_ids: list[str] = []
+        def work(started: Callable[[str], None]) -> None:
+            with self._exclusive("restore the backup"):
+                job_id = self._new_job(
+                    "Restore", f"/admin/system/disasterrecovery/stores/{record.store}/"
+                    f"backups/{name}/restore", username, name, record.store,
+                    record.schedule_type)
+                started(job_id)
+                try:
+                    with path.open("rb") as f, archive.ArchiveReader(f, passcode) as r:
+                        check_restorable(r.header, self._kind(), self.data_dir)
+                    self.restoring = True
+                    self._staged(job_id, lambda: stage_restore(
+                        path, passcode, self.data_dir, job_id, self.scope().excluded,
+                        self._kind(), lambda: self.store.recovery.update_job(
+                            job_id, updated=self.now_ms())))
+                except BaseException as exc:
+                    self.restoring = False
+                    self._end_job(job_id, FAILED, _why(exc, record.store))
+                    raise
+            assert self.restart is not None
+            self.restart()
+
+        return self.job(self._operation("restore the backup", wait, work))
+
+    @staticmethod
+    def _operation(operation: str, wait: bool,
+                   work: Callable[[Callable[[str], None]], None]) -> str:
+        """Run a backup's or a restore's ``work`` here (``wait``) or in a thread of its own,
+        and return its job's id once ``work`` has made the job (``started``). What ``work``
+        raises is raised here (as the service error it means) when it waits, or when the
+        job was not made; otherwise the job tells."""
+        job: list[str] = []
         failure: list[BaseException] = []
         ready = threading.Event()
 
-        def work() -> None:
+        def started(job_id: str) -> None:
+            job.append(job_id)
+            ready.set()
+
+        def run() -> None:
             try:
-                with self._exclusive("restore the backup"):
-                    job_ids.append(self._new_job(
-                        "Restore", f"/admin/system/disasterrecovery/stores/{record.store}/"
-                        f"backups/{name}/restore", username, name, record.store,
-                        record.schedule_type))
-                    try:
-                        with path.open("rb") as f, archive.ArchiveReader(f, passcode) as r:
-                            header = r.header
-                        check_restorable(header, self._kind(), self.data_dir)
-                    except BaseException as exc:
-                        self._end_job(job_ids[0], FAILED, _why(exc, record.store))
-                        raise
-                    self.restoring = True
-                    ready.set()
-                    try:
-                        self._staged(job_ids[0], lambda: stage_restore(
-                            path, passcode, self.data_dir, job_ids[0], self.scope().excluded,
-                            self._kind(), lambda: self.store.recovery.update_job(
-                                job_ids[0], updated=self.now_ms())))
-                    except BaseException as exc:
-                        self.restoring = False
-                        self._end_job(job_ids[0], FAILED, _why(exc, record.store))
-                        raise
-                assert self.restart is not None
-                self.restart()
-            except BaseException as exc:  # reported through the job or the caller
+                work(started)
+            except BaseException as exc:  # handed to the caller, or told by the job
                 failure.append(exc)
+            finally:
                 ready.set()
 
         if wait:
-            work()
+            run()
         else:
-            threading.Thread(target=work, name=f"restore-{name}", daemon=True).start()
+            threading.Thread(target=run, name=operation, daemon=True).start()
             ready.wait()
-        if failure and (wait or not job_ids):
-            raise _service_error(failure[0])
-        return self.job(job_ids[0])
+        if failure and (wait or not job):
+            raise _service_error(failure[0], operation)
+        return job[0]
 
     def restore_offline(self, path: Path, passcode: str, username: str,
                         progress: ProgressFn | None = None) -> str:
@@ -913,17 +910,18 @@ def _why(exc: BaseException, store: str) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _service_error(exc: BaseException) -> BaseException:
+def _service_error(exc: BaseException, operation: str) -> BaseException:
+    """What a failed backup or restore (``operation``: "create the backup"…) is answered."""
     if isinstance(exc, ServiceError | KeyboardInterrupt | SystemExit):
         return exc
     if isinstance(exc, archive.WrongPasscode):
         return InvalidParameterError("passcode", str(exc), "The passcode does not open this "
                                      "backup")
     if isinstance(exc, archive.ArchiveError | RestoreRefusedError):
-        return RefusedError("restore the backup", str(exc))
+        return RefusedError(operation, str(exc))
     if _no_space(exc):
-        return RefusedError("restore the backup", "there is not enough space in the data "
-                            "directory for it; nothing was changed")
+        return RefusedError(operation, "there is not enough space for it; nothing was kept "
+                            "and nothing was changed")
     return exc
 
 
