@@ -57,9 +57,10 @@ Member names are relative POSIX paths: not empty, at most 4096 bytes of UTF-8, n
 list the members read, in order, with their sizes and SHA-256, each name once.
 
 The writer and the reader each use a second thread: the writer reads and hashes in the
-caller's thread while a worker compresses, encrypts and writes; the reader reads and decrypts
-in a worker while the caller's thread decompresses, parses and hashes. Their memory is bounded
-by a few chunks, the zstandard window and (for the reader) the manifest.
+caller's thread while a worker compresses, encrypts and writes; the reader reads, decrypts and
+decompresses (in bounded steps) in a worker while the caller's thread parses and hashes (and
+writes what it is given: hashlib, zstandard and file writes release the GIL). Their memory is
+bounded by a few chunks or steps, the zstandard window and (for the reader) the manifest.
 """
 
 from __future__ import annotations
@@ -664,61 +665,6 @@ class _Feed:
         return self._view[at:self._at]
 
 
-class _Hasher:
-    """The reader's second worker: the SHA-256 of each member's content, and the running SHA-256
-    of the list of members read (as ``_entry``), from what the caller's thread sends, in order:
-    a name (a member starts), pieces of its content, its size (it ends), then None (the end).
-
-    The caller's thread parses and yields while this hashes (hashlib releases the GIL): the
-    content is hashed while the caller writes it."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-        self._queue: queue.Queue[str | memoryview | int | None] = queue.Queue(_STEPS)
-        self.listed = hashlib.sha256()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="archive-hasher", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            name, digest = "", hashlib.sha256()
-            while not self._stop.is_set():
-                try:
-                    item = self._queue.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                if item is None:
-                    return
-                if isinstance(item, memoryview):
-                    digest.update(item)
-                elif isinstance(item, str):
-                    name, digest = item, hashlib.sha256()
-                else:
-                    self.listed.update(_entry(name, item, digest.hexdigest()))
-        except BaseException as exc:  # pragma: no cover - hashing does not fail
-            self.error = exc
-
-    def send(self, item: str | memoryview | int | None) -> None:
-        while True:
-            try:
-                self._queue.put(item, timeout=_POLL)
-                return
-            except queue.Full:
-                if not self.thread.is_alive():  # pragma: no cover - it does not fail
-                    raise ArchiveError("the backup could not be read: its hasher stopped "
-                                       f"({self.error})") from self.error
-                continue
-
-    def finish(self) -> bytes:
-        """The SHA-256 of the list of the members read, once all of it is hashed."""
-        self.send(None)
-        self.thread.join()
-        if self.error is not None:  # pragma: no cover - it does not fail
-            raise ArchiveError(f"the backup could not be read: {self.error}") from self.error
-        return self.listed.digest()
-
-
 class ArchiveReader:
     """Reads a backup from ``f`` (at its start): the header is read and authenticated at once
     (WrongPasscode, CorruptArchive, UnsupportedArchive), then ``members()`` decrypts the rest.
@@ -753,7 +699,6 @@ class ArchiveReader:
         self._queue: queue.Queue[_Step | BaseException | _End] = queue.Queue(_STEPS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._hasher: _Hasher | None = None
         self._read = 0
         self._started = False
         if on_bytes is not None:
@@ -861,14 +806,13 @@ class ArchiveReader:
         self._started = True
         self._thread = threading.Thread(target=self._pump, name="archive-reader", daemon=True)
         self._thread.start()
-        self._hasher = _Hasher(self._stop)
         try:
-            yield from self._records(_Feed(self), self._hasher)
+            yield from self._records(_Feed(self))
         finally:
             self.close()
 
-    def _records(self, feed: _Feed,
-                 hasher: _Hasher) -> Iterator[tuple[str, Iterator[memoryview]]]:
+    def _records(self, feed: _Feed) -> Iterator[tuple[str, Iterator[memoryview]]]:
+        listed = hashlib.sha256()
         count, total = 0, 0
 
         def exact(size: int, what: str) -> bytes | bytearray:
@@ -890,10 +834,9 @@ class ArchiveReader:
                                      f"{limit})")
             return size
 
-        def content(name: str, done: list[int]) -> Iterator[memoryview]:
+        def content(name: str, done: list[tuple[int, str]]) -> Iterator[memoryview]:
             nonlocal total
-            hasher.send(name)
-            size = 0
+            digest, size = hashlib.sha256(), 0
             while block := length(MAX_BLOCK, f"a block of {name[:80]!r}"):
                 while block:
                     piece = feed.take(block)
@@ -906,21 +849,21 @@ class ArchiveReader:
                     if self._max_content is not None and total > self._max_content:
                         raise ArchiveError(f"the backup holds more than {self._max_content} "
                                            "bytes")
-                    hasher.send(piece)
+                    digest.update(piece)
                     yield piece
-            hasher.send(size)
-            done.append(size)
+            done.append((size, digest.hexdigest()))
 
         while (kind := exact(1, "a record")) == _MEMBER:
             text = exact(length(MAX_MEMBER_HEADER, "a member's header"), "a member's header")
             name = _member_name(text)
-            done: list[int] = []
+            done: list[tuple[int, str]] = []
             pieces = content(name, done)
             yield name, pieces
             for _ in pieces:
                 pass
             if not done:
                 raise CorruptArchive(f"the backup is damaged: {name[:80]!r} is incomplete")
+            listed.update(_entry(name, *done[0]))
             count += 1
         if kind != _MANIFEST:
             raise CorruptArchive("the backup is damaged: an unknown record")
@@ -934,21 +877,19 @@ class ArchiveReader:
         if len(manifest["members"]) != count:
             raise CorruptArchive(f"the backup is damaged: its manifest lists "
                                  f"{len(manifest['members'])} members, {count} were read")
-        if expected.digest() != hasher.finish():
+        if expected.digest() != listed.digest():
             raise CorruptArchive("the backup is damaged: its manifest does not match the "
                                  "members read (their names, order, sizes or SHA-256)")
         self.manifest = manifest
 
     def close(self) -> None:
-        """Stops the worker threads (a backup not read to its end stays unchecked)."""
+        """Stops the worker thread (a backup not read to its end stays unchecked)."""
         self._stop.set()
         if self._thread is not None:
             while self._thread.is_alive():
                 with contextlib.suppress(queue.Empty):
                     self._queue.get(timeout=_POLL)
             self._thread.join()
-        if self._hasher is not None:
-            self._hasher.thread.join()
 
     def __enter__(self) -> ArchiveReader:
         return self
