@@ -680,17 +680,11 @@ class BackupService:
                           "startTime": start_ms, "createdBy": username,
                           "release": __version__, "schema": export.schema,
                           "database": export.kind, "size": total, "files": farm.count}
-                stage("Stage system configuration")
+                stage("Write backup")
                 report = _bytes_progress(progress, "Backup", total)
-                written = [0]
-
-                def on_bytes(n: int) -> None:
-                    written[0] += n
-                    tick()
-
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb", buffering=0) as raw, archive.ArchiveWriter(
-                        raw, passcode, header, on_bytes=on_bytes) as writer:
+                        raw, passcode, header, on_bytes=lambda _n: tick()) as writer:
                     done = [0]
 
                     def counted(n: int) -> None:
