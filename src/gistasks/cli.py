@@ -350,13 +350,13 @@ def _backup(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
     import time
     from pathlib import Path
 
-    from gistasks.engine.engine import node_name
     from gistasks.security import archive
     from gistasks.services.backups import (
         SERVE_LOCK,
         BackupService,
         Progress,
         apply_pending_restore,
+        process_name,
     )
     from gistasks.services.errors import ServiceError
     from gistasks.store import Store
@@ -395,7 +395,7 @@ def _backup(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
             apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
         store.migrate()
         service = BackupService(store, settings.data_dir, lambda: int(time.time() * 1000),
-                                node_name(), lambda: "", settings.sqlite_file)
+                                process_name(), lambda: "", settings.sqlite_file)
         service.start()
         if args.command == "restore":
             with _Bar(out, "restore") as bar:

@@ -848,6 +848,13 @@ class BackupService:
         return "sqlite" if self.store.is_sqlite else "postgresql"
 
 
+def process_name() -> str:
+    """A name for a process that backs up or restores without a server (``gistasks backup``),
+    in the shape of the engine's node names (``host-pid-…``), so that an operation it left
+    unfinished is known to be over once the process is gone."""
+    return f"{socket.gethostname()}-{os.getpid()}-cli{uuid.uuid4().hex[:6]}"
+
+
 def _alive(job: AdminJobRecord, node: str, now_ms: int) -> bool:
     """Whether the process running an unfinished operation may still be at it: not this
     process in an earlier life, not a process of this host that is gone (node names are

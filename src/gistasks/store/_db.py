@@ -21,9 +21,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Boolean,
     ClauseElement,
@@ -139,6 +136,9 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
+        from alembic import command  # a fifth of a second to import: only when migrating
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
@@ -295,6 +295,8 @@ class Database:
         """
         if self.is_sqlite:
             return
+        import psycopg  # a tenth of a second to import: SQLite deployments never need it
+
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False)
         while not stop.is_set():

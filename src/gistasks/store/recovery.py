@@ -21,8 +21,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Integer, delete, insert, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -49,6 +47,9 @@ class RestoreRefusedError(Exception):
 
 def schema_revisions() -> list[str]:
     """Every schema revision this gistasks knows, oldest first."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     script = ScriptDirectory.from_config(cfg)
