@@ -44,10 +44,12 @@ def data_file(db_url: str) -> Path | None:
 
 
 def service(store: Store, data_dir: Path, db_url: str, now: int = NOW,
-            applied: str | None = None) -> BackupService:
+            applied: str | None = None, scrypt_n: int = 2**12) -> BackupService:
+    """The service as the server builds it, but with a cheaper scrypt for speed (the
+    default's is tested in test_a_backup_is_listed_...)."""
     s = BackupService(store, data_dir, lambda: now + next(TICKS), "node-1",
                       lambda: "https://h/arcgis/admin", data_file(db_url),
-                      store_roots=(Path(tempfile.gettempdir()),))
+                      store_roots=(Path(tempfile.gettempdir()),), scrypt_n=scrypt_n)
     s.start(applied)
     return s
 
@@ -153,8 +155,8 @@ def deployment(store: Store, tmp_path: Path, db_url: str) -> Iterator[tuple[Stor
 
 
 def make_backup(store: Store, data_dir: Path, db_url: str, name: str = "b1",
-                **kwargs: Any) -> Path:
-    svc = service(store, data_dir, db_url)
+                scrypt_n: int = 2**12, **kwargs: Any) -> Path:
+    svc = service(store, data_dir, db_url, scrypt_n=scrypt_n)
     job = svc.create(name, PASSCODE, username="admin", wait=True, **kwargs)
     assert job.status == "COMPLETED", job.message
     return svc.path_of(svc.find(name))
@@ -186,7 +188,7 @@ def test_a_backup_is_listed_with_who_made_it_its_times_size_and_retention(
         deployment: tuple[Store, Path, str]) -> None:
     store, data_dir, db_url = deployment
     path = make_backup(store, data_dir, db_url, description="before the upgrade",
-                       retention_date=NOW + 1000)
+                       retention_date=NOW + 1000, scrypt_n=2**17)
     svc = service(store, data_dir, db_url)
     record = svc.find("b1")
     assert (record.schedule_type, record.created_by, record.retention_date,
@@ -196,6 +198,7 @@ def test_a_backup_is_listed_with_who_made_it_its_times_size_and_retention(
     with path.open("rb") as f:
         header = archive.read_header(f)
     assert header["schema"] == store.recovery.schema_version() and PASSCODE not in str(header)
+    assert b'"n":131072,' in path.read_bytes()[:4096], "the server's scrypt cost"
 
 
 def test_the_backup_file_holds_no_readable_row_or_file(

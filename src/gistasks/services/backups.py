@@ -217,7 +217,7 @@ class BackupService:
     def __init__(self, store: Store, data_dir: Path, now_ms: Callable[[], int], node: str,
                  admin_url: Callable[[], str], database_file: Path | None = None,
                  restart: Callable[[], None] | None = None,
-                 store_roots: tuple[Path, ...] = ()) -> None:
+                 store_roots: tuple[Path, ...] = (), scrypt_n: int = 2**17) -> None:
         self.store = store
         self.data_dir = data_dir
         self.now_ms = now_ms
@@ -228,6 +228,9 @@ class BackupService:
         self.restart = restart
         """Stops and starts the server again (set by ``serve``): a restore asked through the
         API is swapped in while the server is stopped."""
+        self.scrypt_n = scrypt_n
+        """The scrypt cost of new backups' keys (recorded in each file; a restore reads it
+        there)."""
         self.store_roots = store_roots
         """Where stores may be registered besides ``<data dir>/backupstores/``."""
         self.restoring = False
@@ -684,7 +687,8 @@ class BackupService:
                 report = _bytes_progress(progress, "Backup", total)
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb", buffering=0) as raw, archive.ArchiveWriter(
-                        raw, passcode, header, on_bytes=lambda _n: tick()) as writer:
+                        raw, passcode, header, on_bytes=lambda _n: tick(),
+                        scrypt_n=self.scrypt_n) as writer:
                     done = [0]
 
                     def counted(n: int) -> None:
