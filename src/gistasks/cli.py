@@ -384,6 +384,7 @@ def _backup(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = os.open(settings.data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     store = Store(settings.database_url)
+    finished: str | None = None
     try:
         if args.command == "restore":
             try:
@@ -392,11 +393,12 @@ def _backup(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
                 print("error: a server is running on this data directory: stop it first, "
                       "or restore through the API", file=err)
                 return 1
-            apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
+            finished = apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
         store.migrate()
         service = BackupService(store, settings.data_dir, lambda: int(time.time() * 1000),
                                 process_name(), lambda: "", settings.sqlite_file)
-        service.start()
+        if args.command == "restore" or args.backup_command == "create":
+            service.start(finished)
         if args.command == "restore":
             with _Bar(out, "restore") as bar:
                 job_id = service.restore_offline(Path(args.file), _passcode(args), "cli", bar)

@@ -129,10 +129,10 @@ class Settings:
     @property
     def sqlite_file(self) -> Path | None:
         """The SQLite database's file (None on PostgreSQL or in memory)."""
-        url = self.database_url
-        if not url.startswith("sqlite:///"):
+        found = re.match(r"sqlite(\+\w+)?:///(.*)", self.database_url)
+        if found is None:
             return None
-        path = url[len("sqlite:///"):].split("?", 1)[0]
+        path = found.group(2).split("?", 1)[0]
         return Path(path) if path and path != ":memory:" else None
 
     @property

@@ -79,8 +79,9 @@ def test_sigkill_loses_no_fire_and_records_none_twice(tmp_path: Path) -> None:
     keys = [(r.task_id, r.scheduled_for) for r in runs]
     assert len(keys) == len(set(keys)), "a fire was recorded twice"
 
-    # Every task created here, and the built-in gpCleanerTask the first start added.
-    tasks = {t.id: t for t in store.tasks.all() if t.type != "CleanGPJobs"}
+    # Every task created here, and the built-in system tasks the first start added.
+    tasks = {t.id: t for t in store.tasks.all()
+             if t.type not in ("CleanGPJobs", "BackupRetentionCleaner")}
     assert set(tasks) == set(ids), "a task was lost"
     by_task = defaultdict(list)
     for r in runs:

@@ -407,3 +407,64 @@ def test_a_restore_that_would_not_fit_is_refused_before_anything_is_written(
         svc.restore_offline(path, PASSCODE, "cli")
     assert canonical(store) == before and tree(data_dir) == files
     assert not (data_dir / RESTORE_DIR).exists() or not any((data_dir / RESTORE_DIR).iterdir())
+
+
+def test_a_restore_that_fails_after_its_preparation_leaves_nothing_to_swap_in(
+        deployment: tuple[Store, Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, data_dir, db_url = deployment
+    path = make_backup(store, data_dir, db_url)
+    change_everything(store, data_dir)
+    before, files = canonical(store), tree(data_dir)
+    svc = service(store, data_dir, db_url)
+    real = store.recovery.update_job
+
+    def lost_at_the_end(job_id: str, **values: Any) -> None:
+        if "Swap in" in values.get("stages", ""):
+            raise OSError("the database went away")
+        real(job_id, **values)
+
+    monkeypatch.setattr(store.recovery, "update_job", lost_at_the_end)
+    with pytest.raises(OSError, match="went away"):
+        svc.restore_offline(path, PASSCODE, "cli")
+    monkeypatch.undo()
+    assert apply_pending_restore(data_dir, store, data_file(db_url)) is None
+    assert canonical(store) == before and tree(data_dir) == files
+
+
+def test_a_mount_point_in_the_data_directory_is_refused_before_the_restore_is_ready(
+        deployment: tuple[Store, Path, str]) -> None:
+    store, data_dir, db_url = deployment
+    path = make_backup(store, data_dir, db_url)
+    mounted_at = data_dir / "jobs"
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                              str(mounted_at)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr!r}")
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        svc = service(store, data_dir, db_url)
+        with pytest.raises(RestoreRefusedError, match="another file system"):
+            svc.restore_offline(path, PASSCODE, "cli")
+        assert apply_pending_restore(data_dir, store, data_file(db_url)) is None
+    finally:
+        subprocess.run(["umount", str(mounted_at)], check=False)
+
+
+def test_a_database_below_the_top_of_the_data_directory_is_not_backed_up_as_a_file(
+        tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    (data_dir / "db").mkdir(parents=True)
+    db_url = f"sqlite:///{data_dir / 'db' / 'live.db'}"
+    store = Store(db_url)
+    store.migrate()
+    try:
+        fill(store, "nested")
+        path = make_backup(store, data_dir, db_url)
+        with path.open("rb") as f:
+            manifest = archive.verify(f, PASSCODE)
+        names = {m["name"] for m in manifest["members"]}
+        assert "database.sqlite" in names
+        assert not any(n.startswith("files/db/live.db") for n in names), names
+    finally:
+        store.close()

@@ -153,7 +153,7 @@ async def register_store(c: CallDep) -> Response:
         settings, bool(c.form.value(IS_DEFAULT, False)))
     answer: dict[str, Any] = {**OK, "name": record.name}
     if c.form.value(ASYNC, False):
-        job = c.services.backups.record_done("RegisterStore", f"{DR}/stores/register",
+        job = c.services.backups.record_done("RegisterStore", f"/admin{DR}/stores/register",
                                              admin.username, record.name)
         answer.update(submitted(c, job))
     return render(answer, c.f, "Store registered")
@@ -251,7 +251,7 @@ async def _delete(c: Call, name: str, store: str | None) -> Response:
     await run_in_threadpool(c.services.backups.delete, name, store)
     answer: dict[str, Any] = dict(OK)
     if c.form.value(ASYNC, False):
-        job = c.services.backups.record_done("DeleteBackup", f"{DR}/backups/{name}/delete",
+        job = c.services.backups.record_done("DeleteBackup", f"/admin{DR}/backups/{name}/delete",
                                              admin.username, name)
         answer.update(submitted(c, job))
     return render(answer, c.f, "Backup deleted")

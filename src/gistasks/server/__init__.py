@@ -95,13 +95,19 @@ def own_origins(settings: Settings) -> list[str]:
     return [settings.base_url, f"https://127.0.0.1:{port}", f"https://localhost:{port}"]
 
 
-def hold_data_dir(data_dir: Path) -> int:
-    """A shared lock on ``<data dir>/serve.lock`` for as long as the server runs (the nodes of
-    a cluster share it): ``gistasks restore`` takes it exclusively, so it never swaps a
-    restore in under a running server. Returns the descriptor that holds it."""
+def hold_data_dir(data_dir: Path) -> tuple[int, bool]:
+    """A lock on ``<data dir>/serve.lock`` for as long as the server runs: exclusive when no
+    other node holds it (then a restore may be swapped in; the caller shares it after),
+    shared otherwise (the nodes of a cluster share it). ``gistasks restore`` takes it
+    exclusively, so it never swaps a restore in under a running server. Returns the
+    descriptor that holds it and whether it was had alone."""
     fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, True
+    except BlockingIOError:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd, False
 
 
 def _return_big_buffers_at_once() -> None:
@@ -129,9 +135,13 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     make_private(settings.data_dir)
     cert, key = ensure_certificate(settings.data_dir, settings.host)
     admin = ensure_admin_password(settings)
-    lock = hold_data_dir(settings.data_dir)
+    lock, alone = hold_data_dir(settings.data_dir)
     store = Store(settings.database_url)
-    restored = apply_pending_restore(settings.data_dir, store, settings.sqlite_file)
+    # A restore is swapped in only by a node that has the data directory to itself: the
+    # others would have their state replaced under them.
+    restored = apply_pending_restore(settings.data_dir, store, settings.sqlite_file) if alone \
+        else None
+    fcntl.flock(lock, fcntl.LOCK_SH)
     store.migrate()
     services = build(settings, store, engine_settings, job_host=True)
     services.backups.start(restored)

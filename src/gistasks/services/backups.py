@@ -26,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
+import logging
 import os
 import queue
 import re
 import shutil
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -62,6 +63,7 @@ from gistasks.store.recovery import (
     swap_sqlite,
 )
 
+log = logging.getLogger("gistasks.backups")
 SUFFIX = ".gtbackup"
 DEFAULT_STORE = "default"
 DEFAULT_STORE_DIR = "backups"
@@ -71,6 +73,7 @@ RESTORE_DIR = ".restore"
 BACKUP_STAGING = ".backup-"
 SERVE_LOCK = "serve.lock"
 COMMIT = "COMMIT"
+STAGING_LOCK = ".lock"
 FILES = "files"
 MIN_PASSCODE = 8
 MAX_PASSCODE = 1024
@@ -151,6 +154,21 @@ def scheduled_name(prefix: str, at_ms: int) -> str:
     return f"{prefix}-{stamp}"
 
 
+def _publish(partial: Path, final: Path) -> None:
+    """Give a complete backup its name, never over another file: a hard link (which fails
+    when the name is taken), or, on a file system without them, a rename after a check."""
+    try:
+        os.link(partial, final)
+    except FileExistsError:
+        raise RefusedError("create the backup", f"a file {final.name} exists") from None
+    except OSError:
+        if final.exists():
+            raise RefusedError("create the backup", f"a file {final.name} exists") from None
+        os.rename(partial, final)
+        return
+    partial.unlink()
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -183,6 +201,8 @@ class Scope:
     data_dir: Path
     excluded: frozenset[str]
     """Top-level names left out."""
+    database_files: frozenset[Path] = frozenset()
+    """The live database's files (resolved), left out wherever they are."""
 
     def top_level(self) -> list[str]:
         names = []
@@ -205,7 +225,7 @@ class Scope:
                 if path.is_dir():
                     children = sorted(os.listdir(path), reverse=True)
                     stack.extend((f"{rel}/{c}", path / c) for c in children)
-                elif path.is_file():
+                elif path.is_file() and path.resolve() not in self.database_files:
                     yield rel, path
             except FileNotFoundError:
                 continue  # removed while we looked
@@ -566,6 +586,8 @@ class BackupService:
         another task's backup of the same minute)."""
         deadline = time.monotonic() + wait_s
         while True:
+            if self.restoring:
+                raise RefusedError(operation, "the service is being restored")
             got = self._busy.acquire(timeout=0.2) if wait_s else self._busy.acquire(False)
             if got:
                 other = self._running_elsewhere()
@@ -579,7 +601,29 @@ class BackupService:
         try:
             yield
         finally:
-            self._busy.release()
+            if not self.restoring:  # a restore prepared keeps it until the restart
+                self._busy.release()
+
+    @contextlib.contextmanager
+    def _heartbeat(self, job_id: str) -> Iterator[None]:
+        """Keep an operation's record fresh (``updated``) every ``HEARTBEAT_S`` while the
+        block runs, whatever step it is in (a long database copy, an fsync on a network
+        file system): other processes take an operation not heard from for ``STALE_S`` for
+        dead."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                with contextlib.suppress(Exception):  # the next beat tries again
+                    self.store.recovery.update_job(job_id, updated=self.now_ms())
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _running_elsewhere(self) -> str | None:
         """The id of a backup or restore another process is running, if any."""
@@ -615,8 +659,9 @@ class BackupService:
                     "Backup", f"/admin/system/disasterrecovery/stores/{record.name}/"
                     "backups/create", username, name, record.name, schedule_type)
                 started(job_id)
-                self._backup(job_id, name, passcode, record, description, retention,
-                             schedule_type, username, progress)
+                with self._heartbeat(job_id):
+                    self._backup(job_id, name, passcode, record, description, retention,
+                                 schedule_type, username, progress)
 
         return self.job(self._operation("create the backup", wait, work))
 
@@ -627,7 +672,7 @@ class BackupService:
         retention = -1 if not isinstance(offset, int) or offset < 0 else fire_ms + offset
         name = scheduled_name(str(parameters.get("name", "backup")), fire_ms)
         job = self.create(name, parameters.get("passcode"), username=owner,
-                          store=str(parameters.get("storeName") or DEFAULT_STORE),
+                          store=str(parameters.get("storeName") or "") or None,
                           description=str(parameters.get("description", "")),
                           retention_date=retention, schedule_type="SCHEDULED", wait=True)
         record = self.find(name)
@@ -645,7 +690,6 @@ class BackupService:
         start_ms = self.now_ms()
         timeout_s = self.settings()["timeoutInMinutes"] * 60
         deadline = time.monotonic() + timeout_s
-        beat = [time.monotonic()]
 
         def stage(title: str) -> Stage:
             if stages:
@@ -657,18 +701,17 @@ class BackupService:
             return stages[-1]
 
         def tick() -> None:
-            now = time.monotonic()
-            if now > deadline:
+            if time.monotonic() > deadline:
                 raise BackupError(f"The backup ran longer than {timeout_s // 60} minutes "
                                   "(disaster recovery setting timeoutInMinutes) and was "
                                   "cancelled.")
-            if now - beat[0] > HEARTBEAT_S:
-                beat[0] = now
-                self.store.recovery.update_job(job_id, updated=self.now_ms())
 
+        published = False
         try:
             stage("Validation")
             self._check_writable(root)
+            if self.store.recovery.backup(name) is not None or final.exists():
+                raise RefusedError("create the backup", f"a backup named '{name}' exists")
             stage("Stage files")
             staging.mkdir(mode=0o700)
             scope = self.scope()
@@ -707,13 +750,16 @@ class BackupService:
                     writer.finish({"completeTime": self.now_ms()})
                     os.fsync(raw.fileno())
             stage("Post backup operation cleanup")
-            os.replace(partial, final)
+            _publish(partial, final)
+            published = True
             _fsync_dir(root)
             size = final.stat().st_size
             complete = self.now_ms()
-            self.store.recovery.add_backup(BackupRecord(
-                name, record.name, final.name, description, schedule_type, retention, start_ms,
-                complete, size, username, __version__, export.schema))
+            if not self.store.recovery.add_backup(BackupRecord(
+                    name, record.name, final.name, description, schedule_type, retention,
+                    start_ms, complete, size, username, __version__, export.schema)):
+                raise RefusedError("create the backup", f"a backup named '{name}' exists")
+            published = False  # listed: it stays
             stages[-1].ended, stages[-1].state = time.monotonic(), "completed"
             self._end_job(job_id, COMPLETED, "", {
                 "backupName": name, "backupStore": record.name, "size": size,
@@ -721,6 +767,8 @@ class BackupService:
                 f"stores/{record.name}/backups/{name}"}, stages)
         except BaseException as exc:
             partial.unlink(missing_ok=True)
+            if published:  # made but not listed: nothing may look like a backup
+                final.unlink(missing_ok=True)
             if stages:
                 stages[-1].ended, stages[-1].state = time.monotonic(), "failed"
             self._end_job(job_id, FAILED, _why(exc, record.name), None, stages)
@@ -731,16 +779,19 @@ class BackupService:
     def scope(self) -> Scope:
         """What a backup of this deployment holds."""
         excluded = {RESTORE_DIR, SERVE_LOCK, DEFAULT_STORE_DIR, STORES_DIR}
-        if self.database_file is not None and self.database_file.parent == self.data_dir:
-            base = self.database_file.name
-            excluded |= {base, base + "-wal", base + "-shm", base + "-journal"}
         data = self.data_dir.resolve()
+        database: set[Path] = set()
+        if self.database_file is not None:
+            live = self.database_file.resolve()
+            database = {Path(f"{live}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")}
+            if live.parent == data:
+                excluded |= {p.name for p in database}
         for record in self.stores():
             with contextlib.suppress(OSError, ValueError):
                 inside = Path(record.root_dir).resolve().relative_to(data)
                 if inside.parts:
                     excluded.add(inside.parts[0])
-        return Scope(self.data_dir, frozenset(excluded))
+        return Scope(self.data_dir, frozenset(excluded), frozenset(database))
 
     # -- restoring ------------------------------------------------------------------------------
 
@@ -765,12 +816,10 @@ class BackupService:
                 started(job_id)
                 try:
                     with path.open("rb") as f, archive.ArchiveReader(f, passcode) as r:
-                        check_restorable(r.header, self._kind(), self.data_dir)
+                        check_restorable(r.header, self._kind(), self.data_dir,
+                                         self.store.recovery.schema_version())
                     self.restoring = True
-                    self._staged(job_id, lambda: stage_restore(
-                        path, passcode, self.data_dir, job_id, self.scope().excluded,
-                        self._kind(), lambda: self.store.recovery.update_job(
-                            job_id, updated=self.now_ms())))
+                    self._staged(job_id, path, passcode)
                 except BaseException as exc:
                     self.restoring = False
                     self._end_job(job_id, FAILED, _why(exc, record.store))
@@ -822,31 +871,40 @@ class BackupService:
         job_id = self._new_job("Restore", f"/admin/system/disasterrecovery/backups/{name}"
                                "/restore", username, name, "", "MANUAL")
         try:
-            self._staged(job_id, lambda: stage_restore(
-                path, passcode, self.data_dir, job_id, self.scope().excluded, self._kind(),
-                lambda: None, progress))
+            self._staged(job_id, path, passcode, progress)
         except BaseException as exc:
             self._end_job(job_id, FAILED, _why(exc, ""))
             raise
         return job_id
 
-    def _staged(self, job_id: str, stage: Callable[[], Path]) -> None:
-        """Run a restore's preparation, recording its stages on its job (the swap is the
-        last, recorded when the next start has made it)."""
+    def _staged(self, job_id: str, path: Path, passcode: str,
+                progress: ProgressFn | None = None) -> None:
+        """Prepare a restore (``stage_restore``), recording its stages on its job (the swap
+        is the last, recorded when the next start has made it). On any failure, even after
+        the preparation was marked ready, the preparation is removed: nothing may be swapped
+        in that was not reported ready."""
         checked = Stage("Validation", at_ms=self.now_ms())
-        self.store.recovery.update_job(job_id, status=EXECUTING, updated=self.now_ms())
-        checked.ended, checked.state = time.monotonic(), "completed"
         staging = Stage("Stage backup", at_ms=self.now_ms())
         stages = [checked, staging]
         try:
-            stage()
-        finally:
-            staging.ended = time.monotonic()
-            staging.state = "completed" if sys.exc_info()[0] is None else "failed"
-            staging.at_ms = self.now_ms()
+            self.store.recovery.update_job(job_id, status=EXECUTING, updated=self.now_ms())
+            checked.ended, checked.state = time.monotonic(), "completed"
+            with self._heartbeat(job_id):
+                stage_restore(path, passcode, self.data_dir, job_id, self.scope(),
+                              self._kind(), self.store.recovery.schema_version(),
+                              self.database_file, progress)
+            staging.ended, staging.state, staging.at_ms = (time.monotonic(), "completed",
+                                                           self.now_ms())
             self.store.recovery.update_job(job_id, updated=self.now_ms(), stages=jsonsafe.dumps(
                 [s.json() for s in stages] + [{"name": "Swap in", "state": "pending",
                                                "duration": "", "lastUpdated": 0}]))
+        except BaseException:
+            shutil.rmtree(self.data_dir / RESTORE_DIR / job_id, ignore_errors=True)
+            staging.ended, staging.state = time.monotonic(), "failed"
+            with contextlib.suppress(Exception):
+                self.store.recovery.update_job(job_id, stages=jsonsafe.dumps(
+                    [s.json() for s in stages]))
+            raise
 
     def _kind(self) -> str:
         return "sqlite" if self.store.is_sqlite else "postgresql"
@@ -860,16 +918,19 @@ def process_name() -> str:
 
 
 def _alive(job: AdminJobRecord, node: str, now_ms: int) -> bool:
-    """Whether the process running an unfinished operation may still be at it: not this
-    process in an earlier life, not a process of this host that is gone (node names are
-    ``host-pid-…``), and heard from within ``STALE_S``."""
+    """Whether the process running an unfinished operation may still be at it: heard from
+    within ``STALE_S``, not this process (whose operations ``_busy`` holds) nor an earlier
+    life of it (same host and pid, another node name: ``serve`` restarts itself in place),
+    and, on this host, a process that still exists (node names are ``host-pid-…``)."""
     if now_ms - job.updated > STALE_S * 1000 or job.node is None or job.node == node:
         return False
-    host, _, rest = job.node.partition(f"{socket.gethostname()}-")
-    pid = rest.split("-", 1)[0]
-    if host == "" and rest and pid.isdigit():
+    parts = job.node.rsplit("-", 2)
+    if len(parts) == 3 and parts[0] == socket.gethostname() and parts[1].isdigit():
+        pid = int(parts[1])
+        if pid == os.getpid():
+            return False
         try:
-            os.kill(int(pid), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
@@ -927,6 +988,11 @@ def _service_error(exc: BaseException, operation: str) -> BaseException:
     if _no_space(exc):
         return RefusedError(operation, "there is not enough space for it; nothing was kept "
                             "and nothing was changed")
+    if isinstance(exc, FileNotFoundError):
+        return NotFoundError(f"Unable to {operation}: {exc.filename or 'a file'} is missing.")
+    if isinstance(exc, OSError):
+        return RefusedError(operation, f"{exc.strerror or exc}"
+                            + (f": {exc.filename}" if exc.filename else ""))
     return exc
 
 
@@ -945,7 +1011,7 @@ class LinkFarm:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._entries: dict[str, tuple[Path, int]] = {}
+        self._entries: dict[str, tuple[Path, int, tuple[int, int]]] = {}
         self.size = 0
 
     @property
@@ -953,45 +1019,65 @@ class LinkFarm:
         return len(self._entries)
 
     def link(self, files: Iterator[tuple[str, Path]], tick: Callable[[], None]) -> None:
+        """Link every file not linked yet, and again a file replaced since it was linked
+        (another inode: the second pass, after the database copy began, takes the version
+        that goes with the copy)."""
         made: set[Path] = set()
         for rel, path in files:
-            if rel in self._entries:
-                continue
             tick()
+            try:
+                st = path.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we looked
+            known = self._entries.get(rel)
+            if known is not None and known[2] == (st.st_dev, st.st_ino):
+                continue
             target = self.root / rel
             try:
                 if target.parent not in made:
                     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                     made.add(target.parent)
+                if known is not None:
+                    target.unlink(missing_ok=True)
+                    self.size -= known[1]
                 os.link(path, target, follow_symlinks=False)
                 source = target
             except FileNotFoundError:
                 if not path.exists():
-                    continue  # removed while we looked
+                    self._entries.pop(rel, None)
+                    continue
                 source = path
             except OSError:
                 source = path
             try:
                 size = source.stat().st_size
             except FileNotFoundError:
+                self._entries.pop(rel, None)
                 continue
-            self._entries[rel] = (source, size)
+            self._entries[rel] = (source, size, (st.st_dev, st.st_ino))
             self.size += size
 
     def entries(self) -> Iterator[tuple[str, Path, int]]:
         for rel in sorted(self._entries):
-            path, size = self._entries[rel]
+            path, size, _ = self._entries[rel]
             yield rel, path, size
 
 
-def check_restorable(header: dict[str, Any], kind: str, data_dir: Path) -> None:
+def check_restorable(header: dict[str, Any], kind: str, data_dir: Path,
+                     live_schema: str) -> None:
     """Refuse, before anything is written, a backup this deployment cannot take: another
-    kind of database, a newer schema, more than the free space of the data directory."""
+    kind of database, a newer schema (on PostgreSQL: another schema than the live one, whose
+    tables the rows are loaded into), more than the free space of the data directory."""
     known = schema_revisions()
     schema = str(header.get("schema", ""))
     if schema not in known:
         raise RestoreRefusedError(f"the backup was made by a newer gistasks (schema {schema!r}; "
                              f"this one knows up to {known[-1]!r}): upgrade gistasks first")
+    if kind == "postgresql" and schema != live_schema:
+        raise RestoreRefusedError(
+            f"the backup's database is at schema {schema!r} and this one at {live_schema!r}: "
+            "on PostgreSQL a backup is restored by the gistasks release that made it (then "
+            "upgrade)")
     if header.get("database") != kind:
         raise RestoreRefusedError(f"the backup holds a {header.get('database')} database and this "
                              f"deployment runs on {kind}")
@@ -1002,18 +1088,23 @@ def check_restorable(header: dict[str, Any], kind: str, data_dir: Path) -> None:
                              f"restore needs about {need // 2**20} MiB; nothing was changed")
 
 
-def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
-                  excluded: frozenset[str], kind: str, heartbeat: Callable[[], None],
+def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str, scope: Scope,
+                  kind: str, live_schema: str, database_file: Path | None,
                   progress: ProgressFn | None = None) -> Path:
-    """Decrypt and check a whole backup into ``<data dir>/.restore/<job_id>/`` and mark it
-    ready to swap in (``COMMIT``); on any refusal the folder is removed and the live state
-    was not touched. Returns the folder."""
+    """Decrypt and check a whole backup into ``<data dir>/.restore/<job_id>/`` and, as its
+    very last step, mark it ready to swap in (``COMMIT``); on any refusal the folder is
+    removed and the live state was not touched. What could only fail during the swap is
+    refused here: a top-level entry of the data directory on another file system (a mount
+    point cannot be moved aside), a live database on another file system than the data
+    directory. The folder is locked while it is prepared, so that another node starting
+    meanwhile leaves it alone. Returns the folder."""
     restore_root = data_dir / RESTORE_DIR
     restore_root.mkdir(mode=0o700, exist_ok=True)
     staging = restore_root / job_id
     staging.mkdir(mode=0o700)
+    lock = os.open(staging / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     files = staging / FILES
-    beat = [time.monotonic()]
     try:
         total = path.stat().st_size
         report = _bytes_progress(progress, "Restore", total)
@@ -1023,13 +1114,14 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
             read[0] += n
             if report:
                 report(read[0])
-            if time.monotonic() - beat[0] > HEARTBEAT_S:
-                beat[0] = time.monotonic()
-                heartbeat()
 
+        with path.open("rb") as f:
+            header = archive.read_header(f)
+        bound = 2 * _int(header.get("size"), 0) + 256 * 1024 * 1024
         with path.open("rb") as f, archive.ArchiveReader(
-                f, passcode, on_bytes=on_bytes) as reader, _FileWriter() as writer:
-            check_restorable(reader.header, kind, data_dir)
+                f, passcode, on_bytes=on_bytes, max_content=bound) as reader, \
+                _FileWriter() as writer:
+            check_restorable(reader.header, kind, data_dir, live_schema)
             made: set[Path] = set()
             database = None
             for name, chunks in reader.members():
@@ -1039,7 +1131,7 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
                 elif name.startswith(FILES + "/"):
                     rel = name[len(FILES) + 1:]
                     top = rel.split("/", 1)[0]
-                    if top in excluded or top.startswith(BACKUP_STAGING):
+                    if top in scope.excluded or top.startswith(BACKUP_STAGING):
                         raise RestoreRefusedError(f"the backup holds {rel!r}, which a backup "
                                                   "never holds")
                     target = files / rel
@@ -1059,14 +1151,39 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str,
             if schema != reader.header.get("schema"):
                 raise RestoreRefusedError("the backup's database is not the one its header "
                                           "names")
+            if database_file is None:
+                raise RestoreRefusedError("the backup holds a SQLite database and this "
+                                          "deployment's database is not a SQLite file")
         files.mkdir(mode=0o700, exist_ok=True)
+        entries = sorted(os.listdir(files))
+        _check_swappable(data_dir, staging, scope, entries, database_file)
         _write_json_atomic(staging / COMMIT, {
-            "job": job_id, "database": database, "excluded": sorted(excluded),
-            "entries": sorted(os.listdir(files)), "backup": reader.header.get("name", "")})
+            "job": job_id, "database": database, "excluded": sorted(scope.excluded),
+            "entries": entries, "backup": reader.header.get("name", "")})
         return staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
+
+
+def _check_swappable(data_dir: Path, staging: Path, scope: Scope, entries: list[str],
+                     database_file: Path | None) -> None:
+    """Refuse what a swap could not do by renaming within one file system."""
+    device = os.stat(staging).st_dev
+    live = [n for n in os.listdir(data_dir)
+            if n not in scope.excluded and not n.startswith(BACKUP_STAGING)]
+    for name in sorted(set(entries) | set(live)):
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(data_dir / name, follow_symlinks=False).st_dev != device:
+                raise RestoreRefusedError(
+                    f"{data_dir / name} is on another file system than the data directory "
+                    "(a mount point): a restore cannot swap it; move it inside")
+    if database_file is not None and os.stat(database_file.resolve().parent).st_dev != device:
+        raise RestoreRefusedError(
+            f"the database {database_file} is on another file system than the data "
+            "directory: a restore cannot swap it in; restore into a data directory beside it")
 
 
 class _FileWriter:
@@ -1142,47 +1259,79 @@ def _sync_file_system(path: Path) -> None:
 
 
 def apply_pending_restore(data_dir: Path, store: Store, database_file: Path | None) -> str | None:
-    """At start, before anything uses the database: finish a restore marked ready
-    (``COMMIT``), and remove what an unfinished one or a finished swap left. Each step can be
-    done again after a crash. Returns the restore's job id when one was swapped in."""
+    """At start, before anything uses the database (the caller holds the data directory's
+    lock alone): finish a restore marked ready (``COMMIT``), and remove what an unfinished
+    one (unless another node is preparing it) or a finished swap left. Each step can be done
+    again after a crash. A swap refused by its database step (which changes nothing) drops
+    the restore. Returns the restore's job id when one was swapped in."""
     restore_root = data_dir / RESTORE_DIR
     if not restore_root.is_dir():
         return None
     applied = None
     for staging in sorted(restore_root.iterdir()):
-        if staging.name.startswith("trash-") or not (staging / COMMIT).is_file():
-            shutil.rmtree(staging, ignore_errors=True)
+        if staging.name.startswith("trash-") or not staging.is_dir():
+            _remove(staging)
+            continue
+        if not (staging / COMMIT).is_file():
+            if not _being_prepared(staging):
+                shutil.rmtree(staging, ignore_errors=True)
             continue
         mark = json.loads((staging / COMMIT).read_text(encoding="utf-8"))
         database = mark["database"]
-        if database == SQLITE_MEMBER and (staging / SQLITE_MEMBER).exists():
-            if database_file is None:
-                raise RestoreRefusedError("a SQLite backup is waiting to be restored, but this "
-                                     "server runs on PostgreSQL")
-            swap_sqlite(database_file, staging / SQLITE_MEMBER)
-        elif database == ROWS_MEMBER and (staging / ROWS_MEMBER).exists():
-            store.migrate()
-            store.recovery.load_rows(staging / ROWS_MEMBER)
-            (staging / ROWS_MEMBER).unlink()
+        try:
+            if database == SQLITE_MEMBER and (staging / SQLITE_MEMBER).exists():
+                if database_file is None:
+                    raise RestoreRefusedError("a SQLite backup waits to be restored, but this "
+                                              "server's database is not a SQLite file")
+                swap_sqlite(database_file, staging / SQLITE_MEMBER)
+            elif database == ROWS_MEMBER and (staging / ROWS_MEMBER).exists():
+                store.migrate()
+                store.recovery.load_rows(staging / ROWS_MEMBER)
+                (staging / ROWS_MEMBER).unlink()
+        except RestoreRefusedError as exc:
+            log.error("the restore %s was dropped: %s", mark.get("job"), exc)
+            _trash(restore_root, staging)
+            continue
         _swap_files(data_dir, staging, frozenset(mark["excluded"]), set(mark["entries"]))
         applied = str(mark["job"])
-        trash = restore_root / f"trash-{staging.name}"
-        os.replace(staging, trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        _trash(restore_root, staging)
     return applied
+
+
+def _being_prepared(staging: Path) -> bool:
+    """Whether a process holds the lock of a restore's preparation."""
+    try:
+        fd = os.open(staging / STAGING_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _trash(restore_root: Path, staging: Path) -> None:
+    trash = restore_root / f"trash-{staging.name}"
+    os.replace(staging, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _swap_files(data_dir: Path, staging: Path, excluded: frozenset[str],
                 restored: set[str]) -> None:
     """Each top-level entry of the data directory in a backup's scope is moved aside and the
     restored one (``restored``: the backup's top-level names) moved in; entries the backup
-    did not have are moved aside too."""
+    did not have are moved aside too, but for symbolic links (which a backup leaves out)."""
     files, old = staging / FILES, staging / "old"
     old.mkdir(mode=0o700, exist_ok=True)
     live = {n for n in os.listdir(data_dir)
             if n not in excluded and not n.startswith(BACKUP_STAGING)}
     for name in sorted(restored | live):
         current, aside, new = data_dir / name, old / name, files / name
+        if current.is_symlink() and name not in restored:
+            continue
         present = current.exists() or current.is_symlink()
         if present and not aside.exists() and (new.exists() or name not in restored):
             os.replace(current, aside)

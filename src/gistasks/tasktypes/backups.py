@@ -42,11 +42,11 @@ class CreateBackup(TaskType):
         passcode = parameters.get("passcode")
         if not isinstance(passcode, str) or not MIN_PASSCODE <= len(passcode) <= 1024:
             raise ValueError(f"'passcode' has at least {MIN_PASSCODE} characters")
-        store = parameters.get("storeName", "default")
-        if not isinstance(store, str) or not store:
-            raise ValueError("'storeName' names a backup store")
+        store = parameters.get("storeName")
+        if store is not None and (not isinstance(store, str) or not store):
+            raise ValueError("'storeName' names a backup store (without it: the default store)")
         known = self.deployment.backup_stores() if self.deployment.backup_stores else None
-        if known is not None and store not in known:
+        if store is not None and known is not None and store not in known:
             raise ValueError(f"'storeName': there is no backup store {store!r} (the stores: "
                              f"{', '.join(known)})")
         offset = parameters.get("retentionOffset", -1)
