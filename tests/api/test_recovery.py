@@ -25,6 +25,7 @@ from tests.support.server import (
     EVERY_MINUTE,
     Server,
     from_tomorrow,
+    start_server,
     start_with_users,
     stop,
     token,
@@ -401,3 +402,15 @@ def test_killed_backup_and_restore_leave_the_previous_state_intact(tmp_path: Pat
     verify = _cli(data_dir, "backup", "verify", str(store / "full.gtbackup"))
     out, _ = verify.communicate(timeout=120)
     assert verify.returncode == 0 and "sound" in out, out
+
+
+def test_a_restore_is_refused_while_another_node_shares_the_data_directory(
+        admin: Admin, server: Server) -> None:
+    admin.back_up("shared")
+    other = start_server(server.data_dir, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    try:
+        refused = admin.post(f"{DR}/backuprestore/backups/shared/restore", passcode=PASSCODE)
+        assert refused["status"] == "error" and "other nodes" in json.dumps(refused), refused
+    finally:
+        stop(other)
+    assert admin.get(f"{DR}/stores")["backupStores"], "the server went on serving"

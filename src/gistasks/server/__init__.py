@@ -110,6 +110,18 @@ def hold_data_dir(data_dir: Path) -> tuple[int, bool]:
         return fd, False
 
 
+def only_node(lock: int) -> bool:
+    """Whether this server is the only one holding the data directory's lock (its shared
+    lock can be made exclusive); the lock is shared again after."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+    return True
+
+
 def _return_big_buffers_at_once() -> None:
     """Keep glibc from moving its mmap threshold up: a request body (up to megabytes) is then
     always its own mapping, returned to the system when freed, instead of staying in the
@@ -184,6 +196,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         server.should_exit = True
 
     services.backups.restart = stop_to_restore
+    services.backups.alone = lambda: only_node(lock)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -248,6 +248,9 @@ class BackupService:
         self.restart = restart
         """Stops and starts the server again (set by ``serve``): a restore asked through the
         API is swapped in while the server is stopped."""
+        self.alone: Callable[[], bool] | None = None
+        """Whether no other node shares the data directory (set by ``serve``): a restore
+        would replace their state under them."""
         self.scrypt_n = scrypt_n
         """The scrypt cost of new backups' keys (recorded in each file; a restore reads it
         there)."""
@@ -806,6 +809,9 @@ class BackupService:
         if self.restart is None:
             raise RefusedError("restore the backup", "this server cannot restart itself: stop "
                                "it and run 'gistasks restore'")
+        if self.alone is not None and not self.alone():
+            raise RefusedError("restore the backup", "other nodes share this data directory: "
+                               "stop them first, then restore")
         path = self.path_of(record)
         def work(started: Callable[[str], None]) -> None:
             with self._exclusive("restore the backup"):
