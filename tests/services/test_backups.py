@@ -4,10 +4,10 @@ leaves the live state as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -145,6 +145,22 @@ def restore_offline(store: Store, data_dir: Path, db_url: str, path: Path,
     fresh.migrate()
     service(fresh, data_dir, db_url, applied=applied)
     return fresh
+
+
+@contextlib.contextmanager
+def tmpfs_at(where: Path) -> Iterator[None]:
+    """A 1 MB tmpfs mounted at ``where`` for the block (root only: CI runs as root, so there
+    the test fails rather than skips when it cannot mount)."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr!r}")
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
 
 
 @pytest.fixture
@@ -374,13 +390,7 @@ def test_a_backup_that_fills_its_store_leaves_no_file_and_says_so(
         deployment: tuple[Store, Path, str], tmp_path_factory: pytest.TempPathFactory) -> None:
     store, data_dir, db_url = deployment
     small = tmp_path_factory.mktemp("small")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr!r}")
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with tmpfs_at(small):
         svc = service(store, data_dir, db_url)
         svc.register_store("small", str(small), {}, False)
         job = svc.create("big", PASSCODE, username="admin", store="small", wait=False)
@@ -391,9 +401,6 @@ def test_a_backup_that_fills_its_store_leaves_no_file_and_says_so(
             time.sleep(0.05)
         assert job.status == "FAILED" and "not enough space" in job.message.lower()
         assert list(small.iterdir()) == [] and svc.backups("small") == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
-        shutil.rmtree(small, ignore_errors=True)
 
 
 def test_a_restore_that_would_not_fit_is_refused_before_anything_is_written(
@@ -435,20 +442,11 @@ def test_a_mount_point_in_the_data_directory_is_refused_before_the_restore_is_re
         deployment: tuple[Store, Path, str]) -> None:
     store, data_dir, db_url = deployment
     path = make_backup(store, data_dir, db_url)
-    mounted_at = data_dir / "jobs"
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
-                              str(mounted_at)], capture_output=True, check=False)
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr!r}")
-        pytest.skip("mounting a tmpfs needs root")
-    try:
+    with tmpfs_at(data_dir / "jobs"):
         svc = service(store, data_dir, db_url)
         with pytest.raises(RestoreRefusedError, match="another file system"):
             svc.restore_offline(path, PASSCODE, "cli")
         assert apply_pending_restore(data_dir, store, data_file(db_url)) is None
-    finally:
-        subprocess.run(["umount", str(mounted_at)], check=False)
 
 
 def test_a_database_below_the_top_of_the_data_directory_is_not_backed_up_as_a_file(
