@@ -5,6 +5,7 @@ the server restarts itself with exactly the backed-up state. Also ``gistasks bac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -352,6 +353,7 @@ def _cli(data_dir: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _kill_when(proc: subprocess.Popen[str], appeared: Any, timeout: float = 60) -> None:
+    """SIGKILL ``proc`` the moment ``appeared()`` is true (it must not have ended before)."""
     deadline = time.monotonic() + timeout
     while not appeared():
         assert proc.poll() is None, f"ended before it could be killed: {proc.communicate()}"
@@ -414,3 +416,46 @@ def test_a_restore_is_refused_while_another_node_shares_the_data_directory(
     finally:
         stop(other)
     assert admin.get(f"{DR}/stores")["backupStores"], "the server went on serving"
+
+
+def test_a_server_killed_while_it_prepares_a_restore_comes_back_with_its_own_state(
+        tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    srv = start_with_users(data_dir, ERIN)
+    try:
+        admin = Admin(srv, token(srv, "admin", "admin pass 1"))
+        big = data_dir / "content" / "0123456789abcdef0123456789abcdef" / "big.bin"
+        big.parent.mkdir(parents=True)
+        with big.open("wb") as f:
+            for _ in range(40):
+                f.write(os.urandom(4 * 1024 * 1024))
+        admin.back_up("with-big")
+        big.unlink()
+        marker = data_dir / "made-after"
+        marker.write_text("live")
+        asked = threading.Thread(target=lambda: _ignore(lambda: admin.post(
+            f"{DR}/backuprestore/backups/with-big/restore", passcode=PASSCODE)))
+        asked.start()
+        staging = data_dir / ".restore"
+        _kill_when(srv.process, lambda: staging.exists() and any(
+            p.is_file() and p.stat().st_size > 1024 * 1024 for p in staging.rglob("*")))
+        asked.join()
+    finally:
+        stop(srv)
+    again = start_server(data_dir, env={"GISTASKS_ADMIN_PASSWORD": "admin pass 1"})
+    try:
+        admin = Admin(again, token(again, "admin", "admin pass 1"))
+        assert marker.read_text() == "live" and not big.exists(), "the live state stands"
+        assert not staging.exists() or list(staging.iterdir()) == []
+        status = admin.get(f"{DR}/status")["status"]
+        assert (status["operation"], status["state"]) == ("Restore", "failed"), status
+        assert "with-big" in [b["name"] for b in admin.get(f"{DR}/backuprestore/backups")[
+            "backups"]]
+    finally:
+        stop(again)
+
+
+def _ignore(call: Any) -> None:
+    """Call, ignoring the connection the server dropped when it was killed."""
+    with contextlib.suppress(httpx.HTTPError):
+        call()
