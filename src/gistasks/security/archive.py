@@ -203,14 +203,25 @@ def _scrypt_problem(n: object, r: object, p: object) -> str | None:
     return None
 
 
-def _read_exact(f: BinaryIO, size: int, what: str) -> bytes:
-    data = f.read(size)
-    while len(data) < size:
-        more = f.read(size - len(data))
+def _gather(take: Callable[[int], bytes | bytearray | memoryview], size: int,
+            ends: str) -> bytes | bytearray:
+    """Exactly ``size`` bytes from ``take`` (which may give fewer at a time), without
+    allocating ``size`` up front (a length read is not an allocation of it); CorruptArchive
+    with ``ends`` when the source ends first."""
+    data = take(size)
+    if len(data) == size:
+        return bytes(data)
+    gathered = bytearray(data)
+    while len(gathered) < size:
+        more = take(size - len(gathered))
         if not more:
-            raise CorruptArchive(f"the backup is truncated: it ends inside {what}")
-        data += more
-    return data
+            raise CorruptArchive(ends)
+        gathered += more
+    return gathered
+
+
+def _read_exact(f: BinaryIO, size: int, what: str) -> bytes:
+    return bytes(_gather(f.read, size, f"the backup is truncated: it ends inside {what}"))
 
 
 def _b64(value: object, what: str) -> bytes:
@@ -816,16 +827,7 @@ class ArchiveReader:
         count, total = 0, 0
 
         def exact(size: int, what: str) -> bytes | bytearray:
-            data = feed.take(size)
-            if len(data) == size:
-                return bytes(data)
-            gathered = bytearray(data)  # a length read is not an allocation of it
-            while len(gathered) < size:
-                more = feed.take(size - len(gathered))
-                if not more:
-                    raise CorruptArchive(f"the backup is damaged: it ends inside {what}")
-                gathered += more
-            return gathered
+            return _gather(feed.take, size, f"the backup is damaged: it ends inside {what}")
 
         def length(limit: int, what: str) -> int:
             size: int = _U32.unpack(exact(4, what))[0]

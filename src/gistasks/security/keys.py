@@ -25,11 +25,14 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
-def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+def write_private(path: Path, data: bytes, *, exclusive: bool = False,
+                  durable: bool = False) -> None:
     """Write ``data`` to ``path`` with mode 0600 from its first byte on.
 
     ``exclusive``: fail with FileExistsError if the file exists (first-start secrets that two
-    processes might race to create). Otherwise the file is replaced atomically.
+    processes might race to create). Otherwise the file is replaced atomically; ``durable``:
+    and the file and its directory are on disk before this returns (a mark that a crash must
+    not lose or leave half-written).
     """
     if exclusive:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
@@ -41,7 +44,16 @@ def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(partial, path)
+        if durable:
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -45,6 +45,7 @@ from typing import Any
 
 from gistasks import __version__, jsonsafe
 from gistasks.security import archive
+from gistasks.security.keys import write_private
 from gistasks.services.errors import (
     InvalidParameterError,
     MissingParameterError,
@@ -75,7 +76,7 @@ SERVE_LOCK = "serve.lock"
 COMMIT = "COMMIT"
 STAGING_LOCK = ".lock"
 FILES = "files"
-MIN_PASSCODE = 8
+MIN_PASSCODE = archive.MIN_PASSCODE
 MAX_PASSCODE = 1024
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -85,6 +86,8 @@ STALE_S = 60.0
 """An operation whose record was not updated for this long lost its server: it is failed and
 its temporary files removed."""
 SPACE_MARGIN = 64 * 1024 * 1024
+KEEP_JOBS_DAYS = 400
+"""The record of operations (``admin/jobs``) keeps this long, trimmed at start."""
 RESTORE_UNAVAILABLE = ("The service is being restored from a backup; it is unavailable until "
                        "the restore ends.")
 SUBMITTED, EXECUTING, COMPLETED, FAILED = "SUBMITTED", "EXECUTING", "COMPLETED", "FAILED"
@@ -183,14 +186,9 @@ def _free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+def _top_level(data_dir: Path, excluded: frozenset[str]) -> list[str]:
+    return sorted(n for n in os.listdir(data_dir)
+                  if n not in excluded and not n.startswith(BACKUP_STAGING))
 
 
 @dataclass(frozen=True)
@@ -205,12 +203,8 @@ class Scope:
     """The live database's files (resolved), left out wherever they are."""
 
     def top_level(self) -> list[str]:
-        names = []
-        for entry in sorted(os.listdir(self.data_dir)):
-            if entry in self.excluded or entry.startswith(BACKUP_STAGING):
-                continue
-            names.append(entry)
-        return names
+        """The data directory's top-level names a backup holds, sorted."""
+        return _top_level(self.data_dir, self.excluded)
 
     def files(self) -> Iterator[tuple[str, Path]]:
         """``(relative POSIX path, absolute path)`` of every regular file in scope (symbolic
@@ -278,6 +272,7 @@ class BackupService:
                 continue
             if not _alive(job, self.node, now):
                 self._end_job(job.id, FAILED, "The server running it stopped before it ended.")
+        self.store.recovery.forget_jobs(now - KEEP_JOBS_DAYS * 86_400_000)
         for stale in self.data_dir.glob(BACKUP_STAGING + "*"):
             owner = self.store.recovery.job(stale.name[len(BACKUP_STAGING):])
             if owner is None or owner.status not in (SUBMITTED, EXECUTING):
@@ -1163,9 +1158,9 @@ def stage_restore(path: Path, passcode: str, data_dir: Path, job_id: str, scope:
         files.mkdir(mode=0o700, exist_ok=True)
         entries = sorted(os.listdir(files))
         _check_swappable(data_dir, staging, scope, entries, database_file)
-        _write_json_atomic(staging / COMMIT, {
+        write_private(staging / COMMIT, durable=True, data=jsonsafe.dumps({
             "job": job_id, "database": database, "excluded": sorted(scope.excluded),
-            "entries": entries, "backup": reader.header.get("name", "")})
+            "entries": entries, "backup": reader.header.get("name", "")}).encode())
         return staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -1178,9 +1173,7 @@ def _check_swappable(data_dir: Path, staging: Path, scope: Scope, entries: list[
                      database_file: Path | None) -> None:
     """Refuse what a swap could not do by renaming within one file system."""
     device = os.stat(staging).st_dev
-    live = [n for n in os.listdir(data_dir)
-            if n not in scope.excluded and not n.startswith(BACKUP_STAGING)]
-    for name in sorted(set(entries) | set(live)):
+    for name in sorted(set(entries) | set(scope.top_level())):
         with contextlib.suppress(FileNotFoundError):
             if os.stat(data_dir / name, follow_symlinks=False).st_dev != device:
                 raise RestoreRefusedError(
@@ -1342,9 +1335,7 @@ def _swap_files(data_dir: Path, staging: Path, excluded: frozenset[str],
     did not have are moved aside too, but for symbolic links (which a backup leaves out)."""
     files, old = staging / FILES, staging / "old"
     old.mkdir(mode=0o700, exist_ok=True)
-    live = {n for n in os.listdir(data_dir)
-            if n not in excluded and not n.startswith(BACKUP_STAGING)}
-    for name in sorted(restored | live):
+    for name in sorted(restored | set(_top_level(data_dir, excluded))):
         current, aside, new = data_dir / name, old / name, files / name
         if current.is_symlink() and name not in restored:
             continue

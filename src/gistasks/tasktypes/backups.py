@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gistasks.security.archive import MIN_PASSCODE
 from gistasks.store.records import RunStatus, Scope
 from gistasks.tasktypes.base import Builtin, Outcome, RunContext, TaskType
 
 PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-MIN_PASSCODE = 8
 MAX_OFFSET_MS = 100 * 366 * 86_400_000
 KNOWN = {"name", "passcode", "storeName", "description", "metaData", "retentionOffset",
          "itemId"}
