@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
 
 from gistasks.engine.clock import Clock, SystemClock
 from gistasks.engine.planner import plan_fires
@@ -27,11 +28,13 @@ from gistasks.engine.settings import ENGINE_LIMITS, EngineSettings
 from gistasks.engine.workers import Workers
 from gistasks.security.secretbox import SecretBox
 from gistasks.store import Store
-from gistasks.store.records import FirePlan, Scope, TaskRecord
+from gistasks.store.records import FirePlan, NodeRecord, Scope, TaskRecord
 from gistasks.tasktypes import Registry
 
 log = logging.getLogger("gistasks.engine")
 LIMITS_REFRESH_S = 10.0
+NODE_BEAT_S = 15.0
+"""How often a node records that it lives (the dashboard shows it)."""
 
 
 def node_name() -> str:
@@ -162,6 +165,26 @@ class Engine:
                 self._asleep_until_ms = now + int(sleep * 1000)
                 self.clock.wait(self._wake, sleep)
 
+    def _node_loop(self) -> None:
+        """Record this node's heartbeat every :data:`NODE_BEAT_S` until it stops."""
+        try:
+            release = version("gistasks")
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree
+            release = "unknown"
+        started = self.now_ms()
+        while True:
+            try:
+                self.store.nodes.beat(NodeRecord(self.node, socket.gethostname(), os.getpid(),
+                                                 release, started, self.now_ms(), 0))
+            except Exception:
+                log.exception("recording the node's heartbeat failed; retrying")
+            if self._stopping.wait(NODE_BEAT_S):
+                break
+        try:
+            self.store.nodes.stopped(self.node, self.now_ms())
+        except Exception:
+            log.exception("recording the node's stop failed")
+
     # -- execution (the workers') ---------------------------------------------------------------
 
     def execute_queued(self) -> int:
@@ -190,7 +213,7 @@ class Engine:
         gc.collect()
         gc.freeze()
         self.workers.start()
-        for name, target in (("fire", self._firing_loop),
+        for name, target in (("fire", self._firing_loop), ("node", self._node_loop),
                              ("listen", lambda: self.store.db.listen(self._on_change,
                                                                      self._stopping))):
             t = threading.Thread(target=target, name=f"gistasks-{name}", daemon=True)

@@ -9,7 +9,9 @@ from gistasks.engine import Engine
 from gistasks.engine.jobs import JobRunning
 from gistasks.services.auth import AuthService, SignInGuard
 from gistasks.services.backups import BackupService
+from gistasks.services.browser import BrowserSessions
 from gistasks.services.content import ContentService
+from gistasks.services.dashboard import DashboardService
 from gistasks.services.geoprocessing import GeoprocessingService
 from gistasks.services.limits import LimitService
 from gistasks.services.notebook_jobs import NotebookJobService
@@ -39,6 +41,8 @@ class Services:
     reports: ReportService
     notebook_jobs: NotebookJobService
     backups: BackupService
+    browser: BrowserSessions
+    dashboard: DashboardService
     engine: Engine
     jobs: JobRunning
 
@@ -71,6 +75,8 @@ class Services:
                                          lambda: f"{settings.base_url}/admin",
                                          settings.sqlite_file,
                                          store_roots=settings.backup_store_roots),
+                   browser=BrowserSessions(store, auth, token_key, engine.now_ms),
+                   dashboard=DashboardService(store, engine.now_ms),
                    engine=engine, jobs=jobs)
 
     def start(self) -> None:

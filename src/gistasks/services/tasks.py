@@ -12,12 +12,12 @@ never replays old fires.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
 
 from gistasks import jsonsafe
 from gistasks.engine import Engine
-from gistasks.engine.planner import first_fire_ms, preview_fires, task_schedule
+from gistasks.engine.planner import first_fire_ms, next_fire_ms, preview_fires, task_schedule
 from gistasks.security.secretbox import SECRET_WORDS, SecretError
 from gistasks.services.auth import ORG_ADMIN
 from gistasks.services.errors import (
@@ -40,6 +40,17 @@ SORT_FIELDS = SORT_COLUMNS
 TASKS_LIMIT = "ScheduledTasksUserLimit"
 MAX_TYPES = 64
 """Task types one list may filter on (each one is a parameter of the query)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePreview:
+    """A schedule as the schedule builder shows it."""
+
+    expression: str
+    time_zone: str
+    description: str
+    interval_seconds: int
+    next_fires: list[int]
 
 
 class TaskError(RefusedError):
@@ -90,6 +101,21 @@ class TaskService:
     def upcoming(task: TaskRecord) -> list[int]:
         """The task's next fires (at most ``PREVIEW_FIRES``), epoch ms."""
         return preview_fires(task, PREVIEW_FIRES)
+
+    def preview_schedule(self, cron: dict[str, str], time_zone: str, scope: Scope,
+                         start_date: int | None = None, end_date: int | None = None,
+                         count: int = PREVIEW_FIRES) -> SchedulePreview:
+        """What a task with these cron fields would do: its Quartz expression, its English
+        description and its next ``count`` fires (epoch ms, from now or ``start_date``),
+        checked exactly as createTask checks them (InvalidParameterError naming the field)."""
+        expr = schedule(TaskFields(cron=cron, time_zone=time_zone or "UTC"), None, scope)
+        fires: list[int] = []
+        t = first_fire_ms(expr, self.engine.now_ms(), start_date, end_date)
+        while t is not None and len(fires) < count:
+            fires.append(t)
+            t = next_fire_ms(expr, t, end_date)
+        return SchedulePreview(expr.expression, expr.timezone, expr.describe(),
+                               expr.interval_seconds(), fires)
 
     def type_of(self, task: TaskRecord) -> TaskType | None:
         return self.types.get(task.type)

@@ -6,7 +6,8 @@ database (``_db.py``), with the tables in ``schema.py`` and Alembic migrations i
 fires), ``store.leases`` (the execution queue), ``store.users``, ``store.limits``, ``store.oauth``
 (registered apps, single-use codes), ``store.sign_ins`` (failed sign-ins), ``store.jobs``
 (geoprocessing jobs and their queue), ``store.items`` (folders, items, the activity
-record), ``store.recovery`` (backup stores, backups, admin jobs, a copy of the database). Records
+record), ``store.recovery`` (backup stores, backups, admin jobs, a copy of the database),
+``store.sessions`` (browser sessions), ``store.nodes`` (the nodes' heartbeats). Records
 (``store.records``) are what flows upward; the API sees records, never the store.
 """
 
@@ -21,6 +22,7 @@ from gistasks.store.limits import LimitStore
 from gistasks.store.oauth import OAuthStore
 from gistasks.store.recovery import RecoveryStore
 from gistasks.store.runs import RunStore
+from gistasks.store.sessions import NodeStore, SessionStore
 from gistasks.store.signins import SignInStore
 from gistasks.store.tasks import TaskStore
 from gistasks.store.users import UserStore
@@ -44,6 +46,8 @@ class Store:
         self.reports = ReportStore(self.db)
         self.notebook_jobs = NotebookJobStore(self.db)
         self.recovery = RecoveryStore(self.db)
+        self.sessions = SessionStore(self.db)
+        self.nodes = NodeStore(self.db)
 
     @property
     def is_sqlite(self) -> bool:

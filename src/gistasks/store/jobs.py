@@ -318,6 +318,17 @@ class JobStore:
                                 .offset(offset).limit(limit)).all()
         return total, [JobRecord.from_row(r) for r in rows]
 
+    def counts(self, owner: str | None = None) -> dict[JobStatus, int]:
+        """How many jobs (of ``owner``) are in each status, every service (tombstones
+        excluded)."""
+        condition: list[Any] = [not_(gp_jobs.c.deleted)]
+        if owner is not None:
+            condition.append(func.lower(gp_jobs.c.owner) == owner.lower())
+        with self.db.read() as conn:
+            rows = conn.execute(select(gp_jobs.c.status, func.count()).where(*condition)
+                                .group_by(gp_jobs.c.status)).all()
+        return {JobStatus(s): n for s, n in rows}
+
     def statistics(self, service: str) -> dict[JobStatus, int]:
         """How many jobs of ``service`` are in each status (tombstones excluded)."""
         with self.db.read() as conn:

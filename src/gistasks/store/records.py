@@ -247,6 +247,32 @@ class SignInFailures:
     locked_until: int
 
 
+@dataclass(frozen=True, slots=True)
+class WebSessionRecord:
+    """A browser session of the directory pages (the cookie's secret is not stored)."""
+
+    id_hash: str
+    username: str
+    version: int
+    """The user's ``credentials_version`` when the session began: a new password ends it."""
+    created: int
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A node of the deployment as it last reported itself."""
+
+    node: str
+    host: str
+    pid: int
+    version: str
+    started: int
+    heartbeat: int
+    stopped: int
+    """When it stopped cleanly; 0 while it runs (or died without saying so)."""
+
+
 class JobStatus(StrEnum):
     """A geoprocessing job's ``jobStatus``, as ArcGIS names them."""
 

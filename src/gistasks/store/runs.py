@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from gistasks.store._db import Database, new_id
-from gistasks.store.records import ACTIVE_RUN_STATES, RunRecord, RunStatus
-from gistasks.store.schema import runs
+from gistasks.store.records import ACTIVE_RUN_STATES, RunRecord, RunStatus, TaskRecord
+from gistasks.store.schema import runs, tasks
 
 _BY_ID = select(runs).where(runs.c.id == bindparam("id"))
 
@@ -47,6 +47,18 @@ class RunStore:
             rows = conn.execute(select(runs).where(runs.c.task_id == task_id)
                                 .order_by(runs.c.scheduled_for.desc()))
             return [RunRecord.from_row(r) for r in rows]
+
+    def recent(self, limit: int, owner: str | None = None) -> list[tuple[RunRecord, TaskRecord]]:
+        """The ``limit`` runs modified last (of ``owner``'s tasks), with their tasks, newest
+        first."""
+        stmt = (select(*runs.c, *tasks.c).join(tasks, tasks.c.id == runs.c.task_id)
+                .order_by(runs.c.modified.desc(), runs.c.id).limit(limit))
+        if owner is not None:
+            stmt = stmt.where(tasks.c.owner == owner)
+        width = len(runs.c)
+        with self.db.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [(RunRecord.from_row(r[:width]), TaskRecord.from_row(r[width:])) for r in rows]
 
     def all(self) -> list[RunRecord]:
         """Every run, oldest fire first (tools and tests)."""

@@ -282,7 +282,33 @@ dr_settings = Table(
     Column("value", Text, nullable=False),
 )
 
-RECOVERY_TABLES = ("backup_stores", "backups", "admin_jobs", "dr_settings")
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    Column("username", String(128), nullable=False),
+    Column("version", Integer, nullable=False),  # the user's credentials_version then
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+)
+Index("ix_web_sessions_expires", web_sessions.c.expires)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node", String(128), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("started", BigInteger, nullable=False),
+    Column("heartbeat", BigInteger, nullable=False),
+    Column("stopped", BigInteger, nullable=False, default=0),  # 0: running
+)
+
+RECOVERY_TABLES = ("backup_stores", "backups", "admin_jobs", "dr_settings", "web_sessions",
+                   "nodes")
 """What a restore keeps of the live database: the stores, the list of backups, the record of
 operations and the settings describe the backups themselves, so restoring an older state
-must not forget a store or a backup made since (nor the restore's own record)."""
+must not forget a store or a backup made since (nor the restore's own record); the browser
+sessions and the nodes describe the present (a session signed out since the backup must not
+come back)."""

@@ -49,6 +49,29 @@ class TaskStore:
         with self.db.read() as conn:
             return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
 
+    def firing_before(self, until: int, limit: int,
+                      owner: str | None = None) -> list[TaskRecord]:
+        """The active tasks (of ``owner``) whose next fire is at or before ``until``, soonest
+        first, at most ``limit``."""
+        stmt = (select(tasks).where(tasks.c.active, tasks.c.next_fire_at.is_not(None),
+                                    tasks.c.next_fire_at <= until)
+                .order_by(tasks.c.next_fire_at, tasks.c.id).limit(limit))
+        if owner is not None:
+            stmt = stmt.where(tasks.c.owner == owner)
+        with self.db.read() as conn:
+            return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
+
+    def troubled(self, limit: int, owner: str | None = None) -> list[TaskRecord]:
+        """The tasks (of ``owner``) that failed their last run or are not active (paused,
+        completed, failed), changed last first, at most ``limit``."""
+        stmt = (select(tasks).where(or_(tasks.c.consecutive_failures > 0,
+                                        tasks.c.task_state != "active"))
+                .order_by(tasks.c.updated.desc(), tasks.c.id).limit(limit))
+        if owner is not None:
+            stmt = stmt.where(tasks.c.owner == owner)
+        with self.db.read() as conn:
+            return [TaskRecord.from_row(r) for r in conn.execute(stmt)]
+
     def count(self, scope: Scope | None = None, owner: str | None = None) -> int:
         """How many tasks there are (of ``scope``, of ``owner``)."""
         stmt = select(func.count()).select_from(tasks)
