@@ -51,7 +51,10 @@ def token(server: Server, user: str = "admin", password: str = PASSWORD,
 def test_every_answer_carries_the_security_headers(server: Server, path: str) -> None:
     r = httpx.get(f"{server.url}{path}", verify=False)
     h = r.headers
-    assert "script-src 'none'" in h["content-security-policy"]
+    policy = h["content-security-policy"]
+    assert "script-src 'self'" in policy or "script-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "default-src 'none'" in policy
     assert "frame-ancestors 'none'" in h["content-security-policy"]
     assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
     assert h["strict-transport-security"].startswith("max-age=")

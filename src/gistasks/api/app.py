@@ -18,6 +18,7 @@ from gistasks.api import (
     content,
     gp,
     gpadmin,
+    home,
     notebooks,
     oauth,
     ogcapi,
@@ -99,7 +100,7 @@ def create_app(settings: Settings, services: Services | None = None,
                            (gp.router, ""), (ogcapi.router, ""), (admin.router, "/admin"),
                            (admin.router, "/portaladmin"), (gpadmin.router, "/admin"),
                            (gpadmin.router, "/portaladmin"), (notebooks.router, "/admin"),
-                           (recovery.router, "/admin")):
+                           (recovery.router, "/admin"), (home.router, "")):
         app.include_router(router, prefix=f"/{context}{prefix}")
     known = types if types is not None else (services.types if services else
                                              Registry.default())
@@ -118,7 +119,8 @@ def create_app(settings: Settings, services: Services | None = None,
             response: Response = JSONResponse(err.payload(), status_code=err.http_status,
                                               media_type="application/problem+json")
         else:
-            response = render(err.payload(), await _error_format(request), "Error")
+            response = render(err.payload(), await _error_format(request),
+                              f"Error {err.code}: {err.message}", error=True)
         if err.close:
             response.headers["connection"] = "close"
         return response

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -25,16 +25,19 @@ from starlette.requests import Request
 
 from gistasks.api.forms import BodyBudget, StagedFile, read_upload, read_values, require_token
 from gistasks.api.headers import when_done
-from gistasks.api.params import F_JSON, TOKEN, F, Form
+from gistasks.api.pages import COOKIE, CSRF_FIELD
+from gistasks.api.params import F_JSON, TOKEN, F, Form, Text
 from gistasks.api.render import ApiError, output_format
 from gistasks.api.spec import Auth, Endpoint, endpoint_of
 from gistasks.config import Settings
 from gistasks.services import Services
 from gistasks.services.auth import Identity
 from gistasks.services.backups import RESTORE_UNAVAILABLE
+from gistasks.services.errors import InvalidTokenError
 from gistasks.store.records import UserRecord
 
 T = TypeVar("T")
+CSRF = Text(CSRF_FIELD, "A browser form's CSRF token (the session's; see `home/signin`).")
 
 
 def settings_of(request: Request) -> Settings:
@@ -84,6 +87,8 @@ class Call:
     settings: Settings
     identity: Identity | None = None
     """The verified token, once verified."""
+    session_user: UserRecord | None = None
+    """The browser session's user, once identified by its cookie."""
     uploads: dict[str, StagedFile] | None = None
     """The files of an upload endpoint's request, by parameter name (removed when the
     request is over unless a handler moved them)."""
@@ -95,17 +100,35 @@ class Call:
         return user
 
     def caller_if_any(self, required: bool = False) -> UserRecord | None:
-        """The signed-in caller, or None for an anonymous call."""
+        """The signed-in caller, or None for an anonymous call. Without a token, a browser
+        session's cookie stands for its user; a POST it stands for must carry the session's
+        CSRF token (403 otherwise)."""
         auth = self.services.auth
         referer = self.request.headers.get("referer") or self.form.values.get("referer")
         if self.identity is None:
             token = token_from(self.request, self.form.values)
             if token is None:
+                secret = self.request.cookies.get(COOKIE)
+                if secret:
+                    return self._session_user(secret, required)
                 return auth.identify(None, referer=referer, client_ip=self.client_ip,
                                      required=required)
             self.identity = auth.verify(token)
         auth.check_binding(self.identity, referer=referer, client_ip=self.client_ip)
         return self.identity.user
+
+    def _session_user(self, secret: str, required: bool) -> UserRecord | None:
+        if self.session_user is None:
+            try:
+                user = self.services.browser.user(secret)
+            except InvalidTokenError:
+                if required:
+                    raise
+                return None  # a stale cookie on a page anyone may see: anonymous
+            if self.request.method == "POST":
+                check_csrf(self.services, secret, self.form.values)
+            self.session_user = user
+        return self.session_user
 
     def acting_for(self, username: str) -> UserRecord:
         """The user named in the path, when the caller is that user or an org admin."""
@@ -152,6 +175,29 @@ class Call:
         return result
 
 
+def check_csrf(services: Services, secret: str, values: Mapping[str, str]) -> None:
+    """403 unless ``values`` carry the CSRF token of the browser session ``secret``."""
+    if not services.browser.check_csrf(secret, values.get(CSRF_FIELD)):
+        raise ApiError(403, "Invalid or missing CSRF token",
+                       [f"A form of a browser session must carry its '{CSRF_FIELD}'."])
+
+
+def _upload_check(services: Services, request: Request) -> Callable[[Mapping[str, str]], None]:
+    """Who may write an upload to the disk: a good token, or a live browser session whose
+    form carries its CSRF token before its file."""
+    secret = request.cookies.get(COOKIE)
+    if secret and header_token(request) is None and not request.query_params.get("token"):
+        def session(values: Mapping[str, str]) -> None:
+            if values.get("token"):
+                services.auth.verify(values["token"])
+                return
+            services.browser.user(secret)
+            check_csrf(services, secret, values)
+
+        return session
+    return require_token(services.auth.verify)
+
+
 def _open_while_restoring(path: str) -> bool:
     """What answers during a restore: how it goes (the recovery status, the admin jobs) and
     the sign-in the client needs to ask."""
@@ -177,7 +223,7 @@ async def call(request: Request) -> Call:
         values, held, uploads = await read_upload(
             request, settings.http, budget, services.content.staging,
             settings.content.max_upload_bytes,
-            None if identity is not None else require_token(services.auth.verify))
+            None if identity is not None else _upload_check(services, request))
         if uploads:
             when_done(request.scope, partial(_remove, list(uploads.values())))
     else:
@@ -204,7 +250,7 @@ def _call(request: Request, values: dict[str, str], endpoint: Endpoint | None,
             # PostgreSQL cannot store NUL in text; no ArcGIS parameter needs it.
             raise ApiError(400, f"Invalid '{key.replace(chr(0), '')}'",
                            ["Parameters may not contain NUL characters."])
-    declared = None if endpoint is None else (*endpoint.params, F, F_JSON, TOKEN)
+    declared = None if endpoint is None else (*endpoint.params, F, F_JSON, TOKEN, CSRF)
     f = output_format(values, endpoint.default_format if endpoint else "html")
     if identity is not None and header_token(request) is None and values.get("token") != early:
         identity = None  # a token in the body wins over the query's: verify that one

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,16 +352,17 @@ class StagedFile:
 
 async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
                       staging: Path, max_file_bytes: int,
-                      check_token: Callable[[str | None], None] | None = None
+                      check_token: Callable[[Mapping[str, str]], None] | None = None
                       ) -> tuple[dict[str, str], int, dict[str, StagedFile]]:
     """The parameters of an upload request, and its file parts streamed to ``staging``
     (never held in memory; each at most ``max_file_bytes``, the rest of the body within the
     usual bounds). The caller removes the staged files it did not take. A body that is not
     multipart is read as :func:`read_values` reads it.
 
-    ``check_token`` (when the caller's token is not known yet) is called with the body's
-    ``token`` field, or None, before the first byte of a file is written: it raises to
-    refuse the upload, so that nobody writes to the disk without signing in."""
+    ``check_token`` (when the caller is not known yet) is called with the parameters read so
+    far (the ``token`` field, or a browser form's ``csrfToken``) before the first byte of a
+    file is written: it raises to refuse the upload, so that nobody writes to the disk
+    without signing in."""
     media, _ = parse_options_header(request.headers.get("content-type", ""))
     if request.method != "POST" or media.decode("latin-1").lower() != MULTIPART:
         plain, size = await read_values(request, limits, budget)
@@ -386,7 +387,7 @@ async def read_upload(request: Request, limits: HttpLimits, budget: BodyBudget,
         _, params = parse_options_header(current.get("content-disposition", b""))
         if b"filename" in params:
             if check_token is not None and not state.get("checked"):
-                check_token(values.items.get("token"))
+                check_token(values.items)
                 state["checked"] = True
             path = staging / f"upload-{uuid.uuid4().hex}"
             state["out"] = open(path, "wb")  # noqa: SIM115 - closed at the part's end
@@ -501,10 +502,11 @@ async def _sniff_rest(request: Request, bound: int) -> str:
     return ""
 
 
-def require_token(verify: Callable[[str], object]) -> Callable[[str | None], None]:
+def require_token(verify: Callable[[str], object]) -> Callable[[Mapping[str, str]], None]:
     """A ``check_token`` for :func:`read_upload`: the token must be there and good."""
 
-    def check(token: str | None) -> None:
+    def check(values: Mapping[str, str]) -> None:
+        token = values.get("token")
         if not token:
             raise TokenRequiredError()
         verify(token)

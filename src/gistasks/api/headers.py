@@ -1,8 +1,9 @@
 """The security headers of every answer, added in one place (a pure ASGI middleware).
 
-* ``Content-Security-Policy``: no script at all, no framing, forms only to this server; a page
-  may widen ``form-action`` to where it redirects (the OAuth sign-in page, to the app's
-  registered redirect).
+* ``Content-Security-Policy``: scripts, styles and requests only from this server (the
+  pages' one script and one stylesheet; no inline script or style anywhere), no framing,
+  forms only to this server; a page may widen ``form-action`` to where it redirects (the
+  OAuth sign-in page, to the app's registered redirect).
 * ``Strict-Transport-Security``, ``X-Frame-Options: DENY``, ``X-Content-Type-Options:
   nosniff``, ``Referrer-Policy: no-referrer`` (URLs can carry tokens).
 * ``Cache-Control: no-store``: answers carry tokens and users' data; nothing is cached.
@@ -18,9 +19,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-POLICY = ("default-src 'none'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
-          "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
-          "form-action 'self'")
+POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"strict-transport-security", b"max-age=31536000"),
     (b"x-frame-options", b"DENY"),
@@ -38,9 +38,15 @@ def when_done(scope: Scope, work: Callable[[], None]) -> None:
     scope.setdefault(DONE, []).append(work)
 
 
+NO_SCRIPT = POLICY.replace("script-src 'self'", "script-src 'none'").replace(
+    " connect-src 'self';", "")
+"""The policy of a page that needs no script (the OAuth sign-in page)."""
+
+
 def page_policy(form_target: str | None) -> str:
-    """The policy of a page whose form may also lead to ``form_target`` (an origin)."""
-    return POLICY if not form_target else f"{POLICY} {form_target}"
+    """The policy of a script-less page whose form may also lead to ``form_target`` (an
+    origin)."""
+    return NO_SCRIPT if not form_target else f"{NO_SCRIPT} {form_target}"
 
 
 class SecurityHeaders:

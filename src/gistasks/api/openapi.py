@@ -29,9 +29,12 @@ from gistasks.tasktypes import Registry
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 ADMIN_ROOTS = {"admin": "Administrator API", "portaladmin": "Portal Administrator API"}
 TAGS = ("Sharing", "User tasks", "OAuth", "Geoprocessing", "OGC API - Processes",
-        *ADMIN_ROOTS.values(), "Geoprocessing administration", "Disaster recovery")
+        *ADMIN_ROOTS.values(), "Geoprocessing administration", "Disaster recovery",
+        "Browser")
 
 PATH_PARAMETERS: dict[str, Json] = {
+    "name": {"description": "The name of a page asset: `gistasks.css` or `gistasks.js`.",
+             "example": "gistasks.css"},
     "username": {"description": "A user name: the caller's own, or anyone's for an org admin.",
                  "example": "admin"},
     "portal_id": {"description": "`self` or the organisation id (both mean this portal).",
@@ -220,6 +223,23 @@ def _content_schemas(page: Json) -> Json:
                        "size": INT, "createdBy": STR},
                       ("name", "backupName", "backupStore", "scheduleType", "startTime",
                        "completeTime", "retentionDate", "size")),
+        "Dashboard": obj({
+            "now": INT, "horizon": INT, "everyone": BOOL,
+            "fires": {"type": "array", "items": obj({"at": INT, "task": {"type": "object"}})},
+            "runs": {"type": "array", "items": {"type": "object"}},
+            "troubled": {"type": "array", "items": {"type": "object"}},
+            "jobs": {"type": "object", "additionalProperties": INT},
+            "nodes": {"type": "array", "items": {"type": "object"}}},
+            ("now", "fires", "runs", "troubled", "jobs", "nodes"),
+            ext({}, "The dashboard's figures.")["description"]),
+        "SchedulePreview": obj({
+            "cronExpression": STR, "timeZone": STR, "description": STR,
+            "runIntervalSeconds": INT,
+            "nextStarts": {"type": "array", "items": INT, "description": "Epoch ms."},
+            "nextStartsText": {"type": "array", "items": STR, "description": "The same, "
+                               "as UTC text."}},
+            ("cronExpression", "description", "nextStarts"),
+            ext({}, "What createTask would make of cron fields.")["description"]),
         "BackupList": obj({"backups": {"type": "array", "items": ref("Backup")}}, ("backups",)),
         "BackupValidation": obj({"status": STR, "backupName": STR, "verified": BOOL,
                                  "size": INT}, ("status", "backupName", "verified")),
@@ -388,7 +408,9 @@ def _responses(ep: Endpoint, family: Family) -> Json:
         return {"200": {"description": "An HTML page (failed sign-in, or the code for the "
                         "out-of-band redirect).", "content": {"text/html": {"schema": STR}}},
                 "302": {"description": "To the redirect URI with the token or code.",
-                        "headers": {"Location": {"schema": STR}}}}
+                        "headers": {"Location": {"schema": STR}}},
+                "303": {"description": "The browser's sign-in and sign-out: to the page "
+                        "asked for.", "headers": {"Location": {"schema": STR}}}}
     answer = {"oneOf": [ref(ep.answer), ref(error)]} if ep.answer else ref(error)
     content: Json = {"application/json": {"schema": answer}}
     if ep.kind == Kind.ARCGIS:

@@ -229,8 +229,9 @@ class Form:
 
     def undeclared(self) -> dict[str, str]:
         """The parameters an endpoint with open parameters reads by name (a GP tool's
-        inputs): every value but the request-wide ones."""
-        return {k: v for k, v in self.values.items() if k not in ("f", "token")}
+        inputs): every value but the request-wide ones (``f``, ``token``, a browser form's
+        ``csrfToken``)."""
+        return {k: v for k, v in self.values.items() if k not in ("f", "token", "csrfToken")}
 
     def repeats(self, name: str) -> list[str]:
         """Every value of ``name`` when it came more than once, else []."""

@@ -8,14 +8,13 @@ Two error families, as ArcGIS has them, both with HTTP 200 because ArcGIS client
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, Response
 
 from gistasks.api.params import FORMATS
 
@@ -75,26 +74,23 @@ def output_format(values: Mapping[str, str], default: str = "html") -> str:
     return f
 
 
-def render(payload: dict[str, Any], f: str, title: str = "gistasks") -> Response:
-    """Render ``payload`` as JSON, pretty JSON, or a plain HTML property page."""
+def render(payload: dict[str, Any], f: str, title: str = "gistasks",
+           sections: Callable[[], dict[str, tuple[str, Any]]] | None = None,
+           error: bool = False) -> Response:
+    """Render ``payload`` as JSON, pretty JSON, or the resource's page in the browser
+    directory (:class:`gistasks.api.pages.Page`: its properties, links, operation forms).
+
+    ``sections`` adds to the page only (not to the JSON): titled lists, each with the child
+    path its rows link under (a task's latest runs under ``runs``); it is called only when
+    the page is rendered. ``error``: the payload is an error envelope."""
     if f == "json":
         return Response(json.dumps(payload, separators=(",", ":")),
                         media_type="application/json")
     if f == "pjson":
         return Response(json.dumps(payload, indent=2), media_type="application/json")
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td><pre>{html.escape(_pretty(v))}</pre></td></tr>"
-        for k, v in payload.items()
-    )
-    body = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"</head><body><h1>{html.escape(title)}</h1><table>{rows}</table></body></html>"
-    )
-    return HTMLResponse(body)
+    from gistasks.api.pages import Page  # the pages import the declarations, which import this
 
-
-def _pretty(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2)
+    return Page(payload, title, sections=sections, error=error)
 
 
 NOTEBOOK_OUTPUTS = {"notebook.html": "text/html; charset=utf-8",

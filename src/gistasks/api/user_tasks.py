@@ -121,7 +121,9 @@ async def create_task_by_get(c: CallDep, username: str) -> Response:
 @route(router, TASK, READ, Endpoint("A task", "Task", tag=TAG))
 async def get_task(c: CallDep, username: str, task_id: str) -> Response:
     task = _task(c, username, task_id)
-    return render(task_json(task, c.services), c.f, task.title or task.id)
+    return render(task_json(task, c.services), c.f, task.title or task.id,
+                  sections=lambda: {"Latest runs": ("runs", [RUN(r) for r in
+                                                             c.services.runs.of(task)[:20]])})
 
 
 @route(router, TASK + "/update", POST, Endpoint(
