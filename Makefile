@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests need: the JDK and Quartz 2.3.2 for the differential cron tests,
-# PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster).
-DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql
+# PostgreSQL for the store and engine tests (each test run starts its own throwaway cluster),
+# Chromium for the browser tests (driven by Playwright for Python, headless).
+DEB_PACKAGES := default-jdk-headless libquartz2-java postgresql chromium
+# axe-core, the accessibility checker the browser tests run on every page, from npm.
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 
 .PHONY: serve test lint typecheck layers unit bench bench-scheduler bench-api bench-gp bench-notebooks bench-backup deps-test deps-debian clean
 
@@ -32,7 +36,12 @@ $(VENV)/.test-deps: pyproject.toml $(BIN)/gistasks
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@touch $@
 
-deps-test: deps-debian $(VENV)/.test-deps
+$(AXE):
+	@command -v npm > /dev/null || $(MAKE) --no-print-directory deps-debian DEB_PACKAGES=npm
+	mkdir -p $(VENV)/axe
+	cd $(VENV)/axe && npm install --silent --no-audit --no-fund --no-save axe-core@$(AXE_VERSION)
+
+deps-test: deps-debian $(VENV)/.test-deps $(AXE)
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests benchmarks

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
@@ -92,10 +92,11 @@ def overview_json(o: Overview, ctx: str) -> dict[str, Any]:
 
 
 @route(router, "/home", READ, Endpoint(
-    "The dashboard", "Dashboard", description="The fires of the next 24 hours, the latest runs with "
-    "their lateness, the tasks failing, stopped or completed, the GP jobs by status and (for "
-    "org admins) each node's heartbeat. An org admin sees the deployment, anyone else their "
-    "own. Anonymous callers get the page with a sign-in link (html) or error 499 (json).",
+    "The dashboard", "Dashboard", description="The fires of the next 24 hours, the latest "
+    "runs with their lateness, the tasks failing, stopped or completed, the GP jobs by "
+    "status and (for org admins) each node's heartbeat. An org admin sees the deployment, "
+    "anyone else their own. Anonymous callers get the page with a sign-in link (html) or "
+    "error 499 (json).",
     auth=Auth.OPTIONAL, tag=TAG, extension=True))
 async def dashboard(c: CallDep) -> Response:
     ctx = f"/{c.settings.context}"
@@ -124,8 +125,10 @@ def _safe_next(c: Call, target: str) -> str:
     """``target`` if it is a path of this server's context, else the dashboard."""
     ctx = f"/{c.settings.context}"
     parts = urlsplit(target)
+    segments = unquote(parts.path).split("/")
     if (not target.startswith(ctx + "/") or target.startswith("//") or parts.scheme
-            or parts.netloc or "\\" in target or any(ord(ch) < 32 for ch in target)):
+            or parts.netloc or "\\" in target or any(ord(ch) < 32 for ch in target)
+            or "." in segments or ".." in segments):
         return f"{ctx}/home"
     return target
 

@@ -197,7 +197,8 @@ class Node:
     """One value on a page, made ready for the template."""
 
     kind: str
-    """text, number, bool, null, time, link, code, object, list, table, status"""
+    """text, number, bool, null, time, never (a date of -1), link, code, object, list, table,
+    status"""
     text: str = ""
     href: str = ""
     ms: int = 0
@@ -244,6 +245,8 @@ def node_of(key: str, value: Any, budget: _Budget, depth: int = 0,
         return Node("bool", "true" if value else "false")
     if _is_epoch_ms(key, value):
         return time_node(value)
+    if value == -1 and not isinstance(value, bool) and DATE_KEYS.search(key) is not None:
+        return Node("never", "none", ms=-1)
     if isinstance(value, int | float):
         return Node("number", str(value))
     if isinstance(value, str):
