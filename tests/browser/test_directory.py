@@ -296,6 +296,22 @@ def test_an_update_form_holds_the_current_values(erin: Visitor) -> None:
     expect(page.locator("dl.props")).to_contain_text("At 06:45:00 UTC")
 
 
+def test_a_list_takes_its_parameters_from_a_get_form(erin: Visitor) -> None:
+    _create_task(erin, "listed one", minute="1")
+    _create_task(erin, "listed two", minute="2")
+    page = erin.go("sharing/rest/community/users/erin/tasks")
+    erin.operation("query")
+    form = page.locator("details#op-query form")
+    form.get_by_label("Num", exact=True).fill("1")
+    form.get_by_label("Sort Order").select_option("desc")
+    form.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"num=1"))
+    expect(page.locator("dl.props table tbody tr")).to_have_count(1)
+    expect(page.locator("dl.props table")).to_contain_text("listed two")  # the newest
+    erin.operation("query")
+    expect(page.locator("details#op-query").get_by_label("Num", exact=True)).to_have_value("1")
+
+
 def test_a_hostile_title_shows_as_text(erin: Visitor) -> None:
     _create_task(erin, HOSTILE, minute="10")
     page = erin.page
@@ -430,7 +446,9 @@ def test_the_admin_sees_the_nodes_and_every_directory_page_passes_axe(admin: Vis
                        ("admin", "admin"), ("system-tasks", "admin/system/tasks"),
                        ("limits", "admin/system/limits"),
                        ("disaster-recovery", "admin/system/disasterrecovery"),
-                       ("gp-admin-jobs", "admin/services/Utilities/Geometry.GPServer/jobs")):
+                       ("gp-admin-jobs", "admin/services/Utilities/Geometry.GPServer/jobs"),
+                       ("oauth-signin", "sharing/rest/oauth2/authorize?client_id=pythonapi&"
+                        "response_type=code&redirect_uri=urn:ietf:wg:oauth:2.0:oob")):
         admin.go(path)
         expect(page.locator("h1")).not_to_contain_text("Error")
         admin.check(name)
@@ -495,3 +513,42 @@ def test_signing_out_ends_the_session_on_the_server(erin: Visitor, server: Serve
     replay = httpx.get(f"{server.url}/sharing/rest/community/users/erin/tasks", verify=False,
                        params={"f": "json"}, cookies={"gistasks_session": secret})
     assert replay.json()["error"]["code"] == 498
+
+
+def test_a_busy_deployment_shows_on_the_dashboard_and_the_task_page(
+        admin: Visitor, server: Server) -> None:
+    """The state the README's two screenshots show (``readme-*.png``)."""
+    api = httpx.Client(verify=False, timeout=30, params={"f": "json"}, headers={
+        "X-Esri-Authorization": f"Bearer {_token(server)}"})
+    base = f"{server.url}/sharing/rest/community/users/erin/tasks"
+    schedules = {"Refresh parcels": ("0/15", "*"), "Nightly report": ("30", "2"),
+                 "Hourly sync": ("5", "*")}
+    ids = {}
+    for title, (minute, hour) in schedules.items():
+        made = api.post(f"{base}/createTask", data={
+            "type": "Ping", "title": title, "minute": minute, "hour": hour,
+            "dayOfMonth": "*", "month": "*", "dayOfWeek": "?"}).json()
+        ids[title] = made["taskId"]
+    runs = [api.post(f"{base}/{ids['Refresh parcels']}/runNow").json()["runId"]
+            for _ in range(3)]
+    deadline = time.monotonic() + 20
+    while any(r["status"] != "succeeded" for r in api.get(
+            f"{base}/{ids['Refresh parcels']}/runs").json()["runs"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    api.post(f"{base}/{ids['Refresh parcels']}/runs/{runs[0]}/update",
+             data={"status": "failed", "result": "the parcels service did not answer"})
+    page = admin.go("home")
+    recent = page.locator("section").filter(has_text="Recent runs")
+    expect(recent.locator(".badge.bad")).to_have_count(1)
+    assert page.locator("svg.timeline rect.fire").count() >= 50
+    page.screenshot(path=str(ARTIFACTS / "readme-dashboard.png"), full_page=True)
+    page = admin.go(f"sharing/rest/community/users/erin/tasks/{ids['Refresh parcels']}")
+    expect(page.locator("section").filter(has_text="Latest runs").locator("tbody tr")
+           ).to_have_count(3)
+    page.screenshot(path=str(ARTIFACTS / "readme-task.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": DESKTOP["width"], "height": 1750})
+    admin.operation("update")
+    expect(page.locator("details#op-update .cron-description")).to_have_text(
+        "Every 15 minutes (UTC)")
+    api.close()

@@ -30,7 +30,7 @@ from gistasks.api.tasks import (
     TaskOperation,
     edit_run,
 )
-from gistasks.api.views import ADMIN_RUN, RUN, AdminRunView, admin_task_json
+from gistasks.api.views import ADMIN_RUN, AdminRunView, admin_task_json, latest_runs
 from gistasks.services.errors import InvalidParameterError
 from gistasks.services.limits import CATEGORY, DEFAULTS
 from gistasks.store.records import Scope, TaskRecord
@@ -117,8 +117,7 @@ async def create_task_by_get(c: CallDep) -> Response:
 async def get_task(c: CallDep, task_id: str) -> Response:
     task = _task(c, task_id)
     return render(admin_task_json(task, c.services), c.f, task.title or task.id,
-                  sections=lambda: {"Latest runs": ("runs", [RUN(r) for r in
-                                                             c.services.runs.of(task)[:20]])})
+                  sections=lambda: latest_runs(c.services, task))
 
 
 @route(router, TASK + "/update", POST, _admin(

@@ -50,28 +50,33 @@ def _script_json(data: dict[str, Any]) -> str:
     return text
 
 
-def _page(info: dict[str, Any], title: str = "Sign in", body: str = "",
+def _page(c: Call, info: dict[str, Any], title: str = "Sign in", body: str = "",
           redirect_origin: str | None = None) -> HTMLResponse:
     # The official client reads the first {...} standing on one line: keep it so.
     script = "var oAuthInfo = " + _script_json(info) + ";"
+    css = html.escape(f"/{c.settings.context}/static/gistasks.css", quote=True)
     response = HTMLResponse(
-        "<!doctype html>\n<html>\n<head>\n<meta charset='utf-8'>\n"
-        f"<title>{html.escape(title)}</title>\n<script type='text/plain' id='oAuthInfo'>\n"
-        f"{script}\n</script>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+        "<!doctype html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{html.escape(title)}</title>\n<link rel='stylesheet' href='{css}'>\n"
+        f"<script type='text/plain' id='oAuthInfo'>\n"
+        f"{script}\n</script>\n</head>\n<body>\n<main class='narrow'>\n{body}\n</main>\n"
+        "</body>\n</html>\n")
     response.headers["content-security-policy"] = page_policy(redirect_origin)
     return response
 
 
 def _sign_in_form(c: Call, state: str, messages: list[str]) -> str:
-    errors = "".join(f"<p class='error'>{html.escape(m)}</p>" for m in messages)
+    errors = "".join(f"<p class='alert' role='alert'>{html.escape(m)}</p>" for m in messages)
     action = html.escape(f"/{c.settings.context}/sharing/oauth2/signin", quote=True)
     return (f"<h1>Sign in to gistasks</h1>\n{errors}\n"
             f"<form method='post' action='{action}'>\n"
             f"<input type='hidden' name='oauth_state' value='{html.escape(state, quote=True)}'>\n"
-            "<label>User name <input name='username' autocomplete='username'></label>\n"
-            "<label>Password <input name='password' type='password' "
-            "autocomplete='current-password'></label>\n"
-            "<button type='submit'>Sign in</button>\n</form>")
+            "<div class='field'><label>User name <input name='username' "
+            "autocomplete='username'></label></div>\n"
+            "<div class='field'><label>Password <input name='password' type='password' "
+            "autocomplete='current-password'></label></div>\n"
+            "<button type='submit' class='primary'>Sign in</button>\n</form>")
 
 
 def _minutes(c: Call, param: Number) -> float | None:
@@ -121,12 +126,12 @@ async def authorize(c: CallDep) -> Response:
             redirect_uri=form.text(REDIRECT_URI), state=form.exact(STATE) or "",
             expiration=_minutes(c, EXPIRATION), portal_origin=portal_url(c))
     except OAuthError as exc:
-        return _page({"messages": [exc.message]}, "Error")
+        return _page(c, {"messages": [exc.message]}, "Error")
     locale = form.text(LOCALE_PARAM, "en")
     info = {"oauth_state": grant.oauth_state, "clientId": grant.client_id,
             "expiration": grant.expiration,
             "locale": locale if LOCALE.fullmatch(locale) else "en"}
-    return _page(info, body=_sign_in_form(c, grant.oauth_state, []),
+    return _page(c, info, body=_sign_in_form(c, grant.oauth_state, []),
                  redirect_origin=grant.redirect_origin)
 
 
@@ -144,14 +149,14 @@ async def signin(c: CallDep) -> Response:
             password=c.form.text(PASSWORD), expiration=_minutes(c, EXPIRATION),
             address=c.client_ip)
     except OAuthError as exc:
-        return _page({"messages": [exc.message]}, "Error")
+        return _page(c, {"messages": [exc.message]}, "Error")
     except LockedOutError as exc:
         return _again(c, raw_state, exc.details)
     if done is None:
         return _again(c, raw_state, ["Invalid username or password."])
     if done.redirect is None:
         code = done.code or ""
-        return _page({"code": code}, f"SUCCESS code={code}",
+        return _page(c, {"code": code}, f"SUCCESS code={code}",
                      f"<p>Signed in. Copy this code into your application:</p>"
                      f"<pre>{html.escape(code)}</pre>")
     return RedirectResponse(done.redirect, status_code=302)
@@ -159,7 +164,7 @@ async def signin(c: CallDep) -> Response:
 
 def _again(c: Call, oauth_state: str, messages: list[str]) -> HTMLResponse:
     """The sign-in form again, saying why; it still leads where the first one did."""
-    return _page({"messages": messages, "oauth_state": oauth_state},
+    return _page(c, {"messages": messages, "oauth_state": oauth_state},
                  body=_sign_in_form(c, oauth_state, messages),
                  redirect_origin=c.services.oauth.redirect_origin(oauth_state))
 

@@ -581,6 +581,14 @@ class Page(Response):
                     ep = child.endpoints["GET"]
                     links.append((child.last, href, ep.summary))
         is_operation = info is not None and info.operation() is not None
+        query_form = None
+        read = info.endpoints.get("GET") if info is not None and info.readable() else None
+        if read is not None and not self.error:
+            asked = dict(request.query_params)
+            fields = [field_of(p, asked, False, types) for p in read.params
+                      if p.name not in HIDDEN_PARAMS and not p.description.startswith("Alias")]
+            if fields:
+                query_form = Form("query", "Parameters of this page", "", path, fields)
         query = [(k, v) for k, v in request.query_params.multi_items()
                  if k not in ("f", "token")]
         json_href = path + "?" + urlencode([*query, ("f", "pjson")])
@@ -594,7 +602,7 @@ class Page(Response):
                                             if is_operation and not self.error else []),
             summary=_summary(info),
             needs_signin=self.error and payload_code(payload) in (498, 499),
-            live=live, presets=PRESETS)
+            live=live, presets=PRESETS, query_form=query_form)
         return render_template("resource.html", context)
 
     def _form(self, child: RouteInfo, operation: Endpoint, href: str,

@@ -22,7 +22,7 @@ from gistasks.api.tasks import (
     TaskOperation,
     edit_run,
 )
-from gistasks.api.views import RUN, task_json
+from gistasks.api.views import RUN, latest_runs, task_json
 from gistasks.notebooks import CONTENT_SECURITY_POLICY
 from gistasks.services.tasks import SORT_FIELDS
 from gistasks.store.records import Scope, TaskRecord
@@ -122,8 +122,7 @@ async def create_task_by_get(c: CallDep, username: str) -> Response:
 async def get_task(c: CallDep, username: str, task_id: str) -> Response:
     task = _task(c, username, task_id)
     return render(task_json(task, c.services), c.f, task.title or task.id,
-                  sections=lambda: {"Latest runs": ("runs", [RUN(r) for r in
-                                                             c.services.runs.of(task)[:20]])})
+                  sections=lambda: latest_runs(c.services, task))
 
 
 @route(router, TASK + "/update", POST, Endpoint(

@@ -195,6 +195,17 @@ RUN_FIELDS: tuple[Out[RunRecord], ...] = (
         lambda r: r.node or ""),
 )
 RUN: Shape[RunRecord] = Shape("Run", "A run of a user task.", RUN_FIELDS)
+LATEST_RUNS = 20
+"""How many runs a task's page shows."""
+
+
+def latest_runs(services: Services, task: TaskRecord) -> dict[str, tuple[str, Any]]:
+    """The section of a task's page with its latest runs (the page only; the JSON of the
+    task is ArcGIS's), each row linking under ``runs``."""
+    keep = ("runId", "status", "scheduledTime", "started", "ended", "result", "node")
+    rows = [{k: v for k, v in RUN(r).items() if k in keep}
+            for r in services.runs.of(task)[:LATEST_RUNS]]
+    return {"Latest runs": ("runs", rows)}
 
 
 @dataclass(frozen=True, slots=True)
