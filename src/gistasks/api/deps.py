@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 from gistasks.api.forms import BodyBudget, StagedFile, read_upload, read_values, require_token
 from gistasks.api.headers import when_done
-from gistasks.api.pages import COOKIE, CSRF_FIELD
+from gistasks.api.pages import COOKIE, CSRF_FIELD, SESSION_USER
 from gistasks.api.params import F_JSON, TOKEN, F, Form, Text
 from gistasks.api.render import ApiError, output_format
 from gistasks.api.spec import Auth, Endpoint, endpoint_of
@@ -128,6 +128,7 @@ class Call:
             if self.request.method == "POST":
                 check_csrf(self.services, secret, self.form.values)
             self.session_user = user
+            setattr(self.request.state, SESSION_USER, user)  # the page needs it too
         return self.session_user
 
     def acting_for(self, username: str) -> UserRecord:

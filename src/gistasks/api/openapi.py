@@ -15,12 +15,11 @@ import re
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
 
 from gistasks import __version__
 from gistasks.api.params import EXTENSION, TOKEN, F, Json, Param
 from gistasks.api.render import Family
-from gistasks.api.spec import Auth, Endpoint, Kind, endpoint_of
+from gistasks.api.spec import Auth, Endpoint, Kind, declared_routes
 from gistasks.api.views import BOOL, EPOCH_MS, INT, SHAPES, STR, ext, obj, ref
 from gistasks.services.limits import CATEGORY, DEFAULTS
 from gistasks.services.oauth import APP_TYPES
@@ -500,16 +499,9 @@ def build_openapi(app: FastAPI, context: str, types: Registry) -> Json:
     server whose task types are ``types``. Routes without a declaration (the document itself)
     and aliases hidden from the schema are left out."""
     paths: Json = {}
-    # FastAPI keeps included routers nested; its own iterator flattens them, prefixes and all.
-    for route in iter_route_contexts(app.routes):
-        original = route.original_route
-        if not isinstance(original, APIRoute) or not original.include_in_schema:
-            continue
-        ep = endpoint_of(route.endpoint)
-        if ep is None or route.path is None:
-            continue
-        path = re.sub(r"{(\w+):\w+}", r"{\1}", route.path)  # {file_path:path}: a template
-        for method in sorted((route.methods or set()) - {"HEAD"}):
+    for full_path, methods, ep in declared_routes(app.routes):
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", full_path)  # {file_path:path}: a template
+        for method in sorted(methods - {"HEAD"}):
             paths.setdefault(path, {})[method.lower()] = _operation(ep, method, path, context,
                                                                     types)
     return {

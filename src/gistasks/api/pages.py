@@ -31,7 +31,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi.routing import APIRoute, iter_route_contexts
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -39,12 +38,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gistasks.api.params import Boolean, EpochMs, Integer, Number, Param, Text
-from gistasks.api.spec import Endpoint, endpoint_of
+from gistasks.api.spec import Endpoint, declared_routes
 from gistasks.services.errors import ServiceError
 from gistasks.tasktypes import Registry
 
 COOKIE = "gistasks_session"
 CSRF_FIELD = "csrfToken"
+SESSION_USER = "gistasks_session_user"
+"""Where ``request.state`` keeps the browser session's user once a handler identified it."""
 MAX_DEPTH = 4
 """Nested objects deeper than this are shown as JSON text."""
 MAX_ROWS = 500
@@ -148,15 +149,9 @@ class RouteIndex:
     @classmethod
     def of(cls, app: Any) -> RouteIndex:
         found: dict[str, RouteInfo] = {}
-        for route in iter_route_contexts(app.routes):
-            original = route.original_route
-            if not isinstance(original, APIRoute) or not original.include_in_schema:
-                continue
-            ep = endpoint_of(route.endpoint)
-            if ep is None or route.path is None:
-                continue
-            info = found.setdefault(route.path, RouteInfo(route.path, _regex(route.path)))
-            for method in route.methods or ():
+        for path, methods, ep in declared_routes(app.routes):
+            info = found.setdefault(path, RouteInfo(path, _regex(path)))
+            for method in methods:
                 info.methods.add(method)
                 info.endpoints[method] = ep
         children: dict[str, list[RouteInfo]] = {}
@@ -424,10 +419,12 @@ def viewer_of(request: Request) -> Viewer | None:
     services = getattr(request.app.state, "services", None)
     if not secret or services is None:
         return None
-    try:
-        user = services.browser.user(secret)
-    except ServiceError:
-        return None
+    user = getattr(request.state, SESSION_USER, None)  # identified by the request already
+    if user is None:
+        try:
+            user = services.browser.user(secret)
+        except ServiceError:
+            return None
     return Viewer(user.username, user.role, services.browser.csrf_token(secret))
 
 

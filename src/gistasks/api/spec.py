@@ -5,12 +5,13 @@ handler; the OpenAPI builder walks the routes and reads it, so there is no secon
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from gistasks.api.params import Param
 from gistasks.api.render import ApiError
@@ -92,6 +93,20 @@ def needs_post(operation: str) -> ApiError:
     """The answer to a GET of an operation that changes something."""
     return ApiError(405, f"{operation} must be called with POST",
                     [f"'{operation}' changes the server: send it as a POST request."])
+
+
+def declared_routes(routes: Sequence[Any]) -> Iterator[tuple[str, set[str], Endpoint]]:
+    """Every declared route of an application (``app.routes``): its full path, methods and
+    declaration; aliases hidden from the document and undeclared routes are left out.
+    FastAPI keeps included routers nested; its own iterator flattens them, prefixes and
+    all."""
+    for route in iter_route_contexts(routes):
+        original = route.original_route
+        if not isinstance(original, APIRoute) or not original.include_in_schema:
+            continue
+        ep = endpoint_of(route.endpoint)
+        if ep is not None and route.path is not None:
+            yield route.path, set(route.methods or ()), ep
 
 
 def endpoint_of(handler: object) -> Endpoint | None:
